@@ -1,0 +1,237 @@
+"""Data contracts shared by every stage of the pipeline (bpy-free).
+
+Times are seconds (float) everywhere in the core; frames exist only in the
+Blender bake and in exporters. Phones are carried in IPA (see
+:mod:`lipsync_addon.core.phonemes`), so any language backend plugs in.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Callable, Protocol
+
+import numpy as np
+
+#: Version of the JSON cue format written by :mod:`lipsync_addon.core.export.cues`.
+CUE_FORMAT_VERSION = "1.0"
+
+#: Analysis sample rate (Hz). Every recognizer works on mono audio at this rate.
+ANALYSIS_RATE = 16000
+
+
+class LipSyncError(Exception):
+    """Root of every error the add-on raises on purpose.
+
+    The message is written for the user: it says what is wrong and what to do.
+    Entry points (operator, CLI, batch) show it as-is, never a traceback.
+    """
+
+
+class AudioError(LipSyncError):
+    """The audio file is missing, unreadable, empty or not audio."""
+
+
+class TranscriptError(LipSyncError):
+    """The transcript cannot be used (unreadable file, wrong encoding...)."""
+
+
+class RigError(LipSyncError):
+    """The target object has no usable shape keys / bones for any viseme set."""
+
+
+class Cancelled(LipSyncError):
+    """The user cancelled the job (Esc or CancelToken.cancel())."""
+
+
+class CancelToken:
+    """Thread-safe cancellation flag checked by every long loop in the core."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def cancel(self) -> None:
+        """Ask the running job to stop at its next check."""
+        self._event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        """True once :meth:`cancel` was called."""
+        return self._event.is_set()
+
+    def check(self) -> None:
+        """Raise :class:`Cancelled` if cancellation was requested."""
+        if self._event.is_set():
+            raise Cancelled("Lip sync was cancelled.")
+
+
+#: progress(fraction in [0, 1], stage name) -> None
+ProgressFn = Callable[[float, str], None]
+
+
+def no_progress(fraction: float, stage: str) -> None:  # noqa: ARG001
+    """Default progress callback: does nothing."""
+
+
+@dataclass
+class Audio:
+    """Mono audio for analysis.
+
+    Attributes:
+        samples: float32 mono samples in [-1, 1].
+        rate: sample rate of ``samples`` in Hz.
+        source_path: file it came from ("" if synthesized); playback keeps this file.
+        source_rate: sample rate of the original file in Hz.
+        source_channels: channel count of the original file.
+    """
+
+    samples: np.ndarray
+    rate: int
+    source_path: str = ""
+    source_rate: int = 0
+    source_channels: int = 1
+
+    @property
+    def duration(self) -> float:
+        """Length in seconds."""
+        return float(len(self.samples)) / float(self.rate) if self.rate else 0.0
+
+
+@dataclass
+class Word:
+    """A word with its timing in seconds.
+
+    ``pronunciation_source`` is "dictionary", "cmudict", "letter_to_sound" or
+    "recognized" (when the word came from recognition, not a transcript).
+    """
+
+    text: str
+    start: float
+    end: float
+    confidence: float = 1.0
+    pronunciation_source: str = "dictionary"
+
+
+@dataclass
+class Phone:
+    """A phone in IPA with timing in seconds; ``word_index`` is -1 for silence/noise."""
+
+    ipa: str
+    start: float
+    end: float
+    confidence: float = 1.0
+    word_index: int = -1
+
+    @property
+    def is_silence(self) -> bool:
+        """True for silence / pause / non-speech noise phones."""
+        return self.ipa in SILENCE_PHONES
+
+
+#: IPA-inventory symbols used for non-speech segments.
+SILENCE_PHONES = frozenset({"", "sil", "sp", "spn", "noise"})
+
+
+@dataclass
+class Transcript:
+    """Output of a recognizer/aligner: words and phones on one timeline (seconds)."""
+
+    words: list[Word] = field(default_factory=list)
+    phones: list[Phone] = field(default_factory=list)
+    duration: float = 0.0
+    #: how the result was obtained: "align", "recognize+align", "phone_loop", "silence"
+    method: str = ""
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class VisemeSegment:
+    """A span of one canonical viseme (seconds), see core/visemes/phone_to_viseme.json."""
+
+    viseme: str
+    start: float
+    end: float
+    phone: str = ""
+    weight: float = 1.0
+
+
+@dataclass
+class Curves:
+    """Animation channels sampled on a shared regular timeline.
+
+    Attributes:
+        times: sample times in seconds, shape (n,), strictly increasing, step 1/rate.
+        rate: samples per second (the target frame rate, may be fractional, e.g. 23.976).
+        channels: channel name -> values in [0, 1], shape (n,). Always contains
+            ``mouth_open``. Names are the target rig's channel names (shape keys)
+            or canonical viseme names before mapping.
+    """
+
+    times: np.ndarray
+    rate: float
+    channels: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+@dataclass
+class PipelineConfig:
+    """Everything the pipeline needs besides the audio. Plain data (JSON-able).
+
+    Attributes:
+        transcript: the line's text, or "" to recognize speech.
+        language: ISO 639-1 code; only "en" for now.
+        viseme_set: preset name ("oculus", "arkit", ...) or "auto" (needs ``channel_names``).
+        channel_names: the rig's shape-key names, used for set detection and mapping.
+        custom_mapping: canonical viseme -> {channel: weight}, overrides the preset.
+        fps: output sample rate in frames per second (scene fps / fps_base).
+        strength: global amplitude multiplier in [0, 2].
+        smoothing: coarticulation smoothing in [0, 1]; 0 = crisp, 1 = very smooth.
+        jobs: worker processes for long clips (0 = all cores).
+    """
+
+    transcript: str = ""
+    language: str = "en"
+    viseme_set: str = "auto"
+    channel_names: list[str] = field(default_factory=list)
+    custom_mapping: dict[str, dict[str, float]] = field(default_factory=dict)
+    fps: float = 24.0
+    strength: float = 1.0
+    smoothing: float = 0.5
+    jobs: int = 0
+
+
+@dataclass
+class LipSyncResult:
+    """Everything the pipeline produced for one clip.
+
+    ``curves`` holds the target-set channels plus ``mouth_open``;
+    ``viseme_curves`` the canonical viseme weights before mapping.
+    ``mapping`` is the channel map actually used: canonical viseme -> {channel: weight}.
+    """
+
+    audio_path: str
+    duration: float
+    transcript: Transcript
+    visemes: list[VisemeSegment]
+    viseme_set: str
+    mapping: dict[str, dict[str, float]]
+    curves: Curves
+    viseme_curves: Curves
+    warnings: list[str] = field(default_factory=list)
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+
+class Recognizer(Protocol):
+    """A speech backend: audio (mono, ANALYSIS_RATE) -> Transcript."""
+
+    name: str
+
+    def transcribe(
+        self,
+        audio: Audio,
+        transcript: str = "",
+        *,
+        progress: ProgressFn = no_progress,
+        cancel: CancelToken | None = None,
+    ) -> Transcript:
+        """Align ``transcript`` (if given) or recognize speech; never returns nothing."""
+        ...
