@@ -1,0 +1,220 @@
+"""Audio input: any common file -> mono float32 at the analysis rate, plus pause detection.
+
+Reads whatever libsndfile reads (WAV, FLAC, OGG/Vorbis, Opus, MP3 with libsndfile >= 1.1, AIFF, ...),
+any sample rate, any channel count, 8-32-bit integer and float. Analysis works on mono 16 kHz;
+playback in Blender keeps the original file.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from dataclasses import dataclass
+from math import gcd
+
+import numpy as np
+
+from .types import ANALYSIS_RATE, Audio, AudioError
+
+#: File formats users can expect to work (what libsndfile reads).
+SUPPORTED_FORMATS = "WAV, FLAC, OGG (Vorbis/Opus), MP3, AIFF"
+
+#: Shortest clip we analyse, seconds.
+MIN_DURATION = 0.05
+
+
+def load_audio(path: str | os.PathLike[str]) -> Audio:
+    """Load an audio file as mono float32 at its own sample rate.
+
+    Args:
+        path: file path (any characters).
+
+    Returns:
+        Audio with ``samples`` in [-1, 1], ``rate`` = file rate (Hz), source info filled in.
+
+    Raises:
+        AudioError: missing, empty, corrupt, non-audio or zero-length file (message names the
+            supported formats).
+    """
+    import soundfile as sf
+
+    path = os.fspath(path)
+    if not path:
+        raise AudioError("No audio file was given. Pick a dialogue clip (" + SUPPORTED_FORMATS + ").")
+    if not os.path.exists(path):
+        raise AudioError(f"Audio file not found: {path}")
+    if os.path.isdir(path):
+        raise AudioError(f"Expected an audio file but got a folder: {path}")
+    if os.path.getsize(path) == 0:
+        raise AudioError(f"Audio file is empty (0 bytes): {path}")
+    try:
+        data, rate = sf.read(path, dtype="float32", always_2d=True)
+    except Exception as exc:  # soundfile raises LibsndfileError/RuntimeError/TypeError
+        raise AudioError(
+            f"Cannot read '{os.path.basename(path)}' as audio ({exc}). "
+            f"Supported formats: {SUPPORTED_FORMATS}. Convert other formats (e.g. AAC/M4A, video "
+            "files) to WAV first."
+        ) from exc
+    if data.shape[0] == 0 or rate <= 0:
+        raise AudioError(f"Audio file has no samples: {path}")
+    channels = int(data.shape[1])
+    mono = data.mean(axis=1, dtype=np.float64).astype(np.float32) if channels > 1 else data[:, 0].copy()
+    if not np.all(np.isfinite(mono)):
+        mono = np.nan_to_num(mono, nan=0.0, posinf=1.0, neginf=-1.0)
+    duration = len(mono) / rate
+    if duration < MIN_DURATION:
+        raise AudioError(
+            f"Audio clip is too short to analyse ({duration * 1000:.0f} ms; at least "
+            f"{MIN_DURATION * 1000:.0f} ms needed): {path}"
+        )
+    return Audio(
+        samples=np.clip(mono, -1.0, 1.0),
+        rate=int(rate),
+        source_path=os.path.abspath(path),
+        source_rate=int(rate),
+        source_channels=channels,
+    )
+
+
+def resample(samples: np.ndarray, rate: int, target_rate: int) -> np.ndarray:
+    """Resample mono float samples from ``rate`` to ``target_rate`` (Hz) with a polyphase filter.
+
+    Exact rational resampling (scipy.signal.resample_poly, Kaiser window) so timing is preserved:
+    output length = round(len * target / rate).
+    """
+    if rate == target_rate:
+        return samples.astype(np.float32, copy=False)
+    from scipy.signal import resample_poly
+
+    g = gcd(int(rate), int(target_rate))
+    up, down = int(target_rate) // g, int(rate) // g
+    out = resample_poly(samples.astype(np.float64), up, down, window=("kaiser", 5.0))
+    n = round(len(samples) * target_rate / rate)
+    return out[:n].astype(np.float32)
+
+
+def to_analysis(audio: Audio) -> Audio:
+    """Return ``audio`` as mono float32 at :data:`ANALYSIS_RATE` (16 kHz)."""
+    if audio.rate == ANALYSIS_RATE:
+        return audio
+    return Audio(
+        samples=resample(audio.samples, audio.rate, ANALYSIS_RATE),
+        rate=ANALYSIS_RATE,
+        source_path=audio.source_path,
+        source_rate=audio.source_rate or audio.rate,
+        source_channels=audio.source_channels,
+    )
+
+
+def to_int16(samples: np.ndarray) -> np.ndarray:
+    """Float [-1, 1] -> int16 with rounding (truncation adds a DC bias that hurts recognition)."""
+    return np.clip(np.rint(samples * 32767.0), -32768, 32767).astype(np.int16)
+
+
+@dataclass
+class SpeechRegion:
+    """A span of probable speech, seconds."""
+
+    start: float
+    end: float
+
+
+def frame_energy_db(samples: np.ndarray, rate: int, *, hop: float = 0.01, win: float = 0.025) -> np.ndarray:
+    """Short-time energy in dB per hop (default 10 ms hop, 25 ms window)."""
+    hop_n = max(1, round(hop * rate))
+    win_n = max(hop_n, round(win * rate))
+    n_frames = max(1, 1 + (len(samples) - win_n) // hop_n) if len(samples) >= win_n else 1
+    padded = np.pad(samples.astype(np.float64), (0, max(0, (n_frames - 1) * hop_n + win_n - len(samples))))
+    idx = np.arange(win_n)[None, :] + hop_n * np.arange(n_frames)[:, None]
+    frames = padded[idx]
+    frames = frames - frames.mean(axis=1, keepdims=True)
+    energy = (frames**2).mean(axis=1)
+    return 10.0 * np.log10(energy + 1e-12)
+
+
+def detect_speech(
+    samples: np.ndarray,
+    rate: int,
+    *,
+    min_pause: float = 0.25,
+    min_speech: float = 0.08,
+    margin: float = 0.05,
+) -> list[SpeechRegion]:
+    """Energy-based voice activity: regions likely to contain speech, in seconds.
+
+    The threshold adapts to the clip: between the noise floor (10th percentile of frame energy)
+    and the speech level (95th percentile). Pauses shorter than ``min_pause`` seconds are bridged;
+    regions shorter than ``min_speech`` are dropped; each region is widened by ``margin`` seconds.
+    Returns [] for silence-only clips.
+    """
+    hop = 0.01
+    db = frame_energy_db(samples, rate, hop=hop)
+    if db.size == 0:
+        return []
+    floor, peak = np.percentile(db, 10), np.percentile(db, 95)
+    if peak < -60.0 or peak - floor < 6.0:
+        return []  # digital silence or a flat signal (steady noise/hum)
+    threshold = floor + 0.3 * (peak - floor)
+    active = db > threshold
+    regions: list[list[float]] = []
+    start = None
+    for i, a in enumerate(active):
+        if a and start is None:
+            start = i
+        elif not a and start is not None:
+            regions.append([start * hop, i * hop])
+            start = None
+    if start is not None:
+        regions.append([start * hop, len(active) * hop])
+    merged: list[list[float]] = []
+    for r in regions:
+        if merged and r[0] - merged[-1][1] < min_pause:
+            merged[-1][1] = r[1]
+        else:
+            merged.append(r)
+    duration = len(samples) / rate
+    out = []
+    for s, e in merged:
+        if e - s >= min_speech:
+            out.append(SpeechRegion(max(0.0, s - margin), min(duration, e + margin)))
+    return out
+
+
+def split_at_pauses(
+    samples: np.ndarray,
+    rate: int,
+    *,
+    max_chunk: float = 30.0,
+    min_pause: float = 0.3,
+) -> list[tuple[float, float]]:
+    """Cut a long clip into chunks of at most ~``max_chunk`` seconds, cutting in the middle of pauses.
+
+    Returns (start, end) in seconds covering the whole clip without gaps or overlap.
+    Cuts are placed in the longest pause inside each window; if a window has no pause,
+    the lowest-energy 10 ms frame is used.
+    """
+    duration = len(samples) / rate
+    if duration <= max_chunk:
+        return [(0.0, duration)]
+    hop = 0.01
+    db = frame_energy_db(samples, rate, hop=hop)
+    regions = detect_speech(samples, rate, min_pause=min_pause)
+    # pause midpoints with their lengths
+    pauses: list[tuple[float, float]] = []
+    prev_end = 0.0
+    for r in regions:
+        if r.start - prev_end >= min_pause:
+            pauses.append(((prev_end + r.start) / 2.0, r.start - prev_end))
+        prev_end = r.end
+    cuts = [0.0]
+    while duration - cuts[-1] > max_chunk:
+        lo, hi = cuts[-1] + max_chunk * 0.5, cuts[-1] + max_chunk
+        inside = [p for p in pauses if lo <= p[0] <= hi]
+        if inside:
+            cut = max(inside, key=lambda p: p[1])[0]
+        else:
+            a, b = int(lo / hop), min(int(hi / hop), len(db))
+            cut = (a + int(np.argmin(db[a:b]))) * hop if b > a else hi
+        cuts.append(cut)
+    cuts.append(duration)
+    return list(itertools.pairwise(cuts))

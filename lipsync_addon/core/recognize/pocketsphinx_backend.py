@@ -1,0 +1,434 @@
+"""English speech analysis with pocketsphinx 5.1.1 and the en-us model its wheel ships.
+
+With a transcript: forced alignment to words, then a second pass for phones.
+Without: recognition with the bundled n-gram LM, then alignment of the recognized words.
+When recognition or alignment fails, an all-phone loop gives phones anyway, so there is always
+a result. Long clips are cut at pauses and the pieces run in worker processes.
+
+Known traps (DESIGN.md): alignment needs wide beams (retried wider on failure), bestpath=False,
+and float -> int16 with rounding.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from functools import cache
+
+import numpy as np
+
+from ..audio import detect_speech, split_at_pauses, to_int16
+from ..phonemes import Lexicon, arpabet_to_ipa, normalize_text, strip_stress
+from ..types import ANALYSIS_RATE, Audio, CancelToken, Phone, ProgressFn, Transcript, Word, no_progress
+
+#: pocketsphinx frame period, seconds (100 frames/s).
+FRAME = 0.01
+#: Beams tried in order for forced alignment (narrow = fast; wider on failure).
+ALIGN_BEAMS = (1e-80, 1e-160, 1e-300)
+#: Longest piece decoded in one go, seconds; longer clips are cut at pauses.
+MAX_CHUNK = 30.0
+#: Fillers the en-us dictionary knows; never turned into words.
+_FILLERS = {"<s>", "</s>", "<sil>", "[noise]", "[speech]", "++noise++", "+nsn+", "+spn+"}
+#: Recognition search settings: a fast first pass (word identity matters less than phones for
+#: lip sync; the alignment pass that follows fixes the timing).
+RECOGNIZE_SETTINGS: dict[str, float | bool | int] = {
+    "fwdflat": False,
+    "bestpath": False,
+    "maxhmmpf": 3000,
+    "beam": 1e-30,
+    "wbeam": 1e-20,
+    "pbeam": 1e-30,
+}
+
+
+def model_dir() -> str:
+    """Folder of the en-us model that ships inside the pocketsphinx wheel."""
+    from pocketsphinx import get_model_path
+
+    return os.path.join(get_model_path(), "en-us")
+
+
+def _config(**kwargs: object) -> object:
+    from pocketsphinx import Config
+
+    md = model_dir()
+    base: dict[str, object] = {
+        "hmm": os.path.join(md, "en-us"),
+        "dict": os.path.join(md, "cmudict-en-us.dict"),
+        "loglevel": "FATAL",
+    }
+    base.update(kwargs)
+    return Config(**base)
+
+
+@cache
+def _decoder(kind: str) -> object:
+    """One decoder per kind per process ("align", "recognize", "phones"); building one costs ~0.3 s."""
+    from pocketsphinx import Decoder
+
+    md = model_dir()
+    if kind == "align":
+        return Decoder(_config(lm=None, beam=ALIGN_BEAMS[0], wbeam=ALIGN_BEAMS[0], pbeam=ALIGN_BEAMS[0],
+                               bestpath=False))
+    if kind == "recognize":
+        return Decoder(_config(lm=os.path.join(md, "en-us.lm.bin"), **RECOGNIZE_SETTINGS))
+    if kind == "phones":
+        return Decoder(_config(lm=None, allphone=os.path.join(md, "en-us-phone.lm.bin"), bestpath=False,
+                               beam=1e-40, pbeam=1e-40, lw=2.0, pip=0.3))
+    raise ValueError(kind)
+
+
+@dataclass
+class _Piece:
+    """Work for one chunk: audio slice and (optionally) the words to align, plain data (picklable)."""
+
+    offset: float
+    pcm: bytes
+    words: list[str] = field(default_factory=list)
+    prons: dict[str, list[str]] = field(default_factory=dict)
+    recognize: bool = False
+
+
+@dataclass
+class _PieceResult:
+    words: list[tuple[str, float, float]]  # (word, start, end) absolute seconds
+    phones: list[tuple[str, float, float, int]]  # (ARPAbet, start, end, index into words or -1)
+    method: str
+    warnings: list[str] = field(default_factory=list)
+
+
+def _add_prons(decoder: object, prons: dict[str, list[str]]) -> None:
+    for word, phones in prons.items():
+        if decoder.lookup_word(word) is None and phones:  # type: ignore[attr-defined]
+            decoder.add_word(word, " ".join(strip_stress(phones)), True)  # type: ignore[attr-defined]
+
+
+def _align(pcm: bytes, words: list[str], prons: dict[str, list[str]], offset: float) -> _PieceResult | None:
+    """Forced alignment of ``words`` to ``pcm``; None if every beam failed."""
+    decoder = _decoder("align")
+    _add_prons(decoder, prons)
+    text = " ".join(words)
+    for beam in ALIGN_BEAMS:
+        try:
+            decoder.get_config()["beam"] = beam  # type: ignore[attr-defined]
+            decoder.reinit()  # type: ignore[attr-defined]
+            _add_prons(decoder, prons)
+            decoder.set_align_text(text)  # type: ignore[attr-defined]
+            decoder.start_utt()  # type: ignore[attr-defined]
+            decoder.process_raw(pcm, full_utt=True)  # type: ignore[attr-defined]
+            decoder.end_utt()  # type: ignore[attr-defined]
+            if decoder.hyp() is None:  # type: ignore[attr-defined]
+                continue
+            decoder.set_alignment()  # type: ignore[attr-defined]
+            decoder.start_utt()  # type: ignore[attr-defined]
+            decoder.process_raw(pcm, full_utt=True)  # type: ignore[attr-defined]
+            decoder.end_utt()  # type: ignore[attr-defined]
+            alignment = decoder.get_alignment()  # type: ignore[attr-defined]
+        except RuntimeError:
+            continue
+        if alignment is None:
+            continue
+        return _from_alignment(alignment, words, offset)
+    return None
+
+
+def _from_alignment(alignment: object, words: list[str], offset: float) -> _PieceResult:
+    out_words: list[tuple[str, float, float]] = []
+    out_phones: list[tuple[str, float, float, int]] = []
+    wi = 0
+    for w in alignment:  # type: ignore[attr-defined]
+        name = w.name.split("(")[0].lower()
+        ws, we = offset + w.start * FRAME, offset + (w.start + w.duration) * FRAME
+        if name in _FILLERS or name.startswith("+") or wi >= len(words):
+            out_phones.append(("SIL", ws, we, -1))
+            continue
+        out_words.append((words[wi], ws, we))
+        for p in w:
+            out_phones.append((p.name, offset + p.start * FRAME, offset + (p.start + p.duration) * FRAME, wi))
+        wi += 1
+    return _PieceResult(out_words, out_phones, "align")
+
+
+def _recognize(pcm: bytes, offset: float) -> list[tuple[str, float, float]]:
+    decoder = _decoder("recognize")
+    decoder.start_utt()  # type: ignore[attr-defined]
+    decoder.process_raw(pcm, full_utt=True)  # type: ignore[attr-defined]
+    decoder.end_utt()  # type: ignore[attr-defined]
+    out = []
+    for seg in decoder.seg():  # type: ignore[attr-defined]
+        word = seg.word.split("(")[0].lower()
+        if word in _FILLERS or word.startswith(("[", "+")):
+            continue
+        out.append((word, offset + seg.start_frame * FRAME, offset + (seg.end_frame + 1) * FRAME))
+    return out
+
+
+def _phone_loop(pcm: bytes, offset: float) -> _PieceResult:
+    decoder = _decoder("phones")
+    decoder.start_utt()  # type: ignore[attr-defined]
+    decoder.process_raw(pcm, full_utt=True)  # type: ignore[attr-defined]
+    decoder.end_utt()  # type: ignore[attr-defined]
+    phones = []
+    for seg in decoder.seg():  # type: ignore[attr-defined]
+        name = seg.word.upper()
+        start, end = offset + seg.start_frame * FRAME, offset + (seg.end_frame + 1) * FRAME
+        phones.append(("SIL" if name.startswith("+") or name == "SIL" else name, start, end, -1))
+    return _PieceResult([], phones, "phone_loop")
+
+
+def _run_piece(piece: _Piece) -> _PieceResult:
+    """Analyse one chunk (runs in a worker process for long clips)."""
+    warnings: list[str] = []
+    words, prons = piece.words, piece.prons
+    method = "align"
+    if piece.recognize:
+        recognized = _recognize(piece.pcm, piece.offset)
+        words = [w for w, _, _ in recognized]
+        method = "recognize+align"
+    if words:
+        result = _align(piece.pcm, words, prons, piece.offset)
+        if result is not None:
+            result.method = method
+            return result
+        warnings.append(
+            f"Alignment failed for {piece.offset:.1f}-{piece.offset + len(piece.pcm) / 2 / ANALYSIS_RATE:.1f} s; "
+            "used phone recognition there (check the transcript matches the audio)."
+        )
+    result = _phone_loop(piece.pcm, piece.offset)
+    result.warnings = warnings
+    return result
+
+
+class PocketSphinxRecognizer:
+    """English backend (pocketsphinx 5.1.1, en-us model from its wheel).
+
+    Args:
+        jobs: worker processes for long clips (0 = all cores, 1 = in-process).
+        max_chunk: longest piece decoded at once, seconds.
+    """
+
+    name = "pocketsphinx"
+
+    def __init__(self, *, jobs: int = 0, max_chunk: float = MAX_CHUNK) -> None:
+        self.jobs = jobs
+        self.max_chunk = max_chunk
+
+    # -- public -------------------------------------------------------------------------------------
+    def transcribe(
+        self,
+        audio: Audio,
+        transcript: str = "",
+        *,
+        progress: ProgressFn = no_progress,
+        cancel: CancelToken | None = None,
+    ) -> Transcript:
+        """Align ``transcript`` to ``audio`` (mono, 16 kHz) or recognize speech; always returns phones."""
+        if audio.rate != ANALYSIS_RATE:
+            raise ValueError(f"PocketSphinxRecognizer needs {ANALYSIS_RATE} Hz audio, got {audio.rate} Hz")
+        duration = audio.duration
+        warnings: list[str] = []
+        if not detect_speech(audio.samples, audio.rate):
+            warnings.append("No speech found in the clip (silence or steady noise); the mouth stays at rest.")
+            return Transcript([], [Phone("sil", 0.0, duration)], duration, "silence", warnings)
+
+        words = normalize_text(transcript) if transcript.strip() else []
+        prons: dict[str, list[str]] = {}
+        sources: dict[str, str] = {}
+        if words:
+            lexicon = Lexicon(lookup=self._dictionary_lookup)
+            kept = []
+            for w in words:
+                pron = lexicon.pronounce(w)
+                if not pron.phones:
+                    warnings.append(f"No pronunciation for '{w}'; it was skipped.")
+                    continue
+                kept.append(w)
+                sources[w] = pron.source
+                if pron.source != "dictionary":
+                    prons[w] = pron.phones
+            for w, src in sources.items():
+                if src in ("compound", "letter_to_sound"):
+                    warnings.append(
+                        f"'{w}' is not in the dictionary; pronounced as {' '.join(strip_stress(prons[w]))} "
+                        f"({src.replace('_', '-')})."
+                    )
+            words = kept
+
+        pcm = to_int16(audio.samples)
+        chunks = split_at_pauses(audio.samples, audio.rate, max_chunk=self.max_chunk)
+        check = cancel.check if cancel is not None else (lambda: None)
+        check()
+        if words and len(chunks) > 1:
+            progress(0.05, "locating words in long clip")
+            recognized = self._map(
+                [_Piece(s, pcm[int(s * ANALYSIS_RATE):int(e * ANALYSIS_RATE)].tobytes(), recognize=True)
+                 for s, e in chunks],
+                progress, cancel, 0.05, 0.5, only_recognize=True,
+            )
+            groups = _distribute_words(words, [w for r in recognized for w in r.words], chunks)
+            pieces = [_Piece(s, pcm[int(s * ANALYSIS_RATE):int(e * ANALYSIS_RATE)].tobytes(), ws, prons)
+                      for (s, e), ws in zip(chunks, groups, strict=True)]
+            results = self._map(pieces, progress, cancel, 0.5, 1.0)
+        else:
+            pieces = [_Piece(s, pcm[int(s * ANALYSIS_RATE):int(e * ANALYSIS_RATE)].tobytes(),
+                             words if len(chunks) == 1 else [], prons, recognize=not words)
+                      for s, e in chunks]
+            results = self._map(pieces, progress, cancel, 0.0, 1.0)
+        return _merge(results, duration, warnings, sources, recognized_mode=not words)
+
+    # -- helpers ------------------------------------------------------------------------------------
+    @staticmethod
+    def _dictionary_lookup(word: str) -> list[str] | None:
+        found = _decoder("align").lookup_word(word)  # type: ignore[attr-defined]
+        return found.split() if found else None
+
+    def _map(
+        self,
+        pieces: Sequence[_Piece],
+        progress: ProgressFn,
+        cancel: CancelToken | None,
+        lo: float,
+        hi: float,
+        *,
+        only_recognize: bool = False,
+    ) -> list[_PieceResult]:
+        fn = _recognize_piece if only_recognize else _run_piece
+        jobs = self.jobs or (os.cpu_count() or 1)
+        results: list[_PieceResult] = []
+        if jobs <= 1 or len(pieces) <= 1:
+            for i, piece in enumerate(pieces):
+                if cancel is not None:
+                    cancel.check()
+                results.append(fn(piece))
+                progress(lo + (hi - lo) * (i + 1) / len(pieces), "analysing speech")
+            return results
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=min(jobs, len(pieces)), mp_context=ctx) as pool:
+            futures = [pool.submit(fn, p) for p in pieces]
+            try:
+                for i, fut in enumerate(futures):
+                    while True:
+                        if cancel is not None and cancel.cancelled:
+                            for f in futures:
+                                f.cancel()
+                            cancel.check()
+                        try:
+                            results.append(fut.result(timeout=0.2))
+                            break
+                        except TimeoutError:
+                            continue
+                    progress(lo + (hi - lo) * (i + 1) / len(pieces), "analysing speech")
+            finally:
+                for f in futures:
+                    f.cancel()
+        return results
+
+
+def _recognize_piece(piece: _Piece) -> _PieceResult:
+    return _PieceResult(_recognize(piece.pcm, piece.offset), [], "recognize")
+
+
+def _distribute_words(
+    words: list[str], recognized: list[tuple[str, float, float]], chunks: list[tuple[float, float]]
+) -> list[list[str]]:
+    """Assign transcript words to chunks using recognized words as time anchors.
+
+    A word-level edit-distance alignment matches transcript words to recognized words; matched
+    words take the chunk of their anchor, unmatched ones follow the previous matched word (or,
+    with no anchor at all, an even split by chunk length).
+    """
+    n, m = len(words), len(recognized)
+    cost = np.zeros((n + 1, m + 1), dtype=np.int32)
+    cost[:, 0] = np.arange(n + 1)
+    cost[0, :] = np.arange(m + 1)
+    for i in range(1, n + 1):
+        for j in range(1, m + 1):
+            sub = 0 if words[i - 1] == recognized[j - 1][0] else 1
+            cost[i, j] = min(cost[i - 1, j - 1] + sub, cost[i - 1, j] + 1, cost[i, j - 1] + 1)
+    anchor: list[float | None] = [None] * n
+    i, j = n, m
+    while i > 0 and j > 0:
+        sub = 0 if words[i - 1] == recognized[j - 1][0] else 1
+        if cost[i, j] == cost[i - 1, j - 1] + sub:
+            if sub == 0:
+                anchor[i - 1] = (recognized[j - 1][1] + recognized[j - 1][2]) / 2
+            i, j = i - 1, j - 1
+        elif cost[i, j] == cost[i - 1, j] + 1:
+            i -= 1
+        else:
+            j -= 1
+    total = chunks[-1][1]
+    groups: list[list[str]] = [[] for _ in chunks]
+    ends = [e for _, e in chunks]
+    last = 0
+    for k, w in enumerate(words):
+        t = anchor[k]
+        if t is None:
+            # no anchor: keep monotonic; with no anchors at all, spread by position in the text
+            if not any(a is not None for a in anchor):
+                t = total * (k + 0.5) / n
+                idx = next(c for c, e in enumerate(ends) if t <= e or c == len(ends) - 1)
+            else:
+                idx = last
+        else:
+            idx = next(c for c, e in enumerate(ends) if t <= e or c == len(ends) - 1)
+        idx = max(idx, last)
+        groups[idx].append(w)
+        last = idx
+    return groups
+
+
+def _merge(
+    results: list[_PieceResult],
+    duration: float,
+    warnings: list[str],
+    sources: dict[str, str],
+    *,
+    recognized_mode: bool,
+) -> Transcript:
+    words: list[Word] = []
+    phones: list[Phone] = []
+    methods = []
+    for r in results:
+        base = len(words)
+        methods.append(r.method)
+        warnings.extend(r.warnings)
+        for text, s, e in r.words:
+            src = "recognized" if recognized_mode else sources.get(text, "dictionary")
+            words.append(Word(text, s, e, 1.0, src))
+        for arpa, s, e, wi in r.phones:
+            ipa = "sil" if arpa == "SIL" else arpabet_to_ipa(arpa)
+            phones.append(Phone(ipa, s, e, 1.0, base + wi if wi >= 0 else -1))
+    phones = _fill_gaps(phones, duration)
+    method = max(set(methods), key=methods.count) if methods else "silence"
+    if "phone_loop" in methods and method != "phone_loop":
+        method += "+phone_loop"
+    return Transcript(words, phones, duration, method, warnings)
+
+
+def _fill_gaps(phones: list[Phone], duration: float) -> list[Phone]:
+    """Sort, clip to [0, duration], and fill gaps with silence so phones tile the clip."""
+    out: list[Phone] = []
+    t = 0.0
+    for p in sorted(phones, key=lambda p: p.start):
+        s, e = max(p.start, t), min(p.end, duration)
+        if e <= s:
+            continue
+        if s > t + 1e-6:
+            out.append(Phone("sil", t, s))
+        out.append(Phone(p.ipa, s, e, p.confidence, p.word_index))
+        t = e
+    if t < duration - 1e-6:
+        out.append(Phone("sil", t, duration))
+    # merge adjacent silences
+    merged: list[Phone] = []
+    for p in out:
+        if merged and p.is_silence and merged[-1].is_silence:
+            merged[-1] = Phone("sil", merged[-1].start, p.end)
+        else:
+            merged.append(p)
+    return merged
