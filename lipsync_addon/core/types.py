@@ -8,8 +8,9 @@ Blender bake and in exporters. Phones are carried in IPA (see
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -40,7 +41,7 @@ class RigError(LipSyncError):
     """The target object has no usable shape keys / bones for any viseme set."""
 
 
-class Cancelled(LipSyncError):
+class Cancelled(LipSyncError):  # noqa: N818 (reads as a state: 'the job was Cancelled')
     """The user cancelled the job (Esc or CancelToken.cancel())."""
 
 
@@ -69,7 +70,7 @@ class CancelToken:
 ProgressFn = Callable[[float, str], None]
 
 
-def no_progress(fraction: float, stage: str) -> None:  # noqa: ARG001
+def no_progress(fraction: float, stage: str) -> None:
     """Default progress callback: does nothing."""
 
 
