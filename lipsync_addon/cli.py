@@ -1,0 +1,138 @@
+"""Command line: ``python -m lipsync_addon analyze line.wav [--text line.txt] -o cues.json``.
+
+bpy-free: runs the same pipeline as the Blender operator and writes the timing as JSON (our
+versioned cue format, or Rhubarb-compatible ``mouthCues``). Exit codes: 0 ok, 1 the input could
+not be processed (message on stderr), 2 bad command line, 130 cancelled.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import time
+from collections.abc import Sequence
+
+from .core.types import Cancelled, CancelToken, LipSyncError, PipelineConfig, TranscriptError
+
+
+def read_transcript_file(path: str) -> str:
+    """Read a transcript text file (UTF-8, UTF-8 with BOM, UTF-16 or Latin-1)."""
+    try:
+        raw = open(path, "rb").read()  # noqa: SIM115 (tiny file, any encoding)
+    except OSError as exc:
+        raise TranscriptError(f"Cannot read transcript file '{path}': {exc.strerror}") from exc
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return raw.decode("utf-16")
+    for enc in ("utf-8-sig", "latin-1"):
+        try:
+            return raw.decode(enc)
+        except UnicodeDecodeError:
+            continue
+    return raw.decode("utf-8", errors="replace")
+
+
+def _progress_printer(mode: str):  # type: ignore[no-untyped-def]
+    last = [-1.0, time.monotonic()]
+
+    def report(fraction: float, stage: str) -> None:
+        if mode == "json":
+            print(json.dumps({"type": "progress", "fraction": round(fraction, 3), "stage": stage}),
+                  file=sys.stderr, flush=True)
+        elif mode == "text" and (fraction - last[0] >= 0.05 or fraction >= 1.0):
+            last[0] = fraction
+            print(f"\r{fraction * 100:5.1f}%  {stage:<30}", end="" if fraction < 1.0 else "\n",
+                  file=sys.stderr, flush=True)
+
+    return report
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argparse parser for all sub-commands."""
+    parser = argparse.ArgumentParser(prog="python -m lipsync_addon", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    an = sub.add_parser("analyze", help="audio (+ transcript) -> lip-sync cues JSON")
+    an.add_argument("audio", help="dialogue clip (WAV, FLAC, OGG, MP3, ...)")
+    text = an.add_mutually_exclusive_group()
+    text.add_argument("--text", metavar="FILE", help="transcript text file (improves accuracy)")
+    text.add_argument("--transcript", metavar="TEXT", help="transcript given inline")
+    an.add_argument("--viseme-set", default="oculus",
+                    help="viseme set for the curves: oculus, arkit, vrm, vroid, vrchat, rhubarb, preston_blair")
+    an.add_argument("--mapping", metavar="JSON", help="custom viseme -> channel mapping file")
+    an.add_argument("--fps", type=float, default=24.0, help="curve sample rate, frames per second")
+    an.add_argument("--strength", type=float, default=1.0, help="amplitude, 0..2")
+    an.add_argument("--smoothing", type=float, default=0.5, help="coarticulation smoothing, 0..1")
+    an.add_argument("--jobs", type=int, default=0, help="worker processes for long clips (0 = all cores)")
+    an.add_argument("--format", choices=("json", "rhubarb"), default="json", help="output format")
+    an.add_argument("--textgrid", metavar="FILE", help="also write word/phone alignment as a Praat TextGrid")
+    an.add_argument("-o", "--output", help="output file (default: stdout)")
+    an.add_argument("--progress", choices=("none", "text", "json"), default="none",
+                    help="progress on stderr; 'json' prints one JSON object per line")
+    return parser
+
+
+def analyze(args: argparse.Namespace) -> int:
+    """Run the ``analyze`` sub-command; returns the exit code."""
+    from .core import pipeline
+    from .core.export import cues
+    from .core.visemes import load_custom_mapping
+
+    transcript = args.transcript or ""
+    if args.text:
+        transcript = read_transcript_file(args.text)
+    custom = load_custom_mapping(args.mapping) if args.mapping else {}
+    config = PipelineConfig(
+        transcript=transcript,
+        viseme_set=args.viseme_set,
+        custom_mapping=custom,
+        fps=args.fps,
+        strength=args.strength,
+        smoothing=args.smoothing,
+        jobs=args.jobs,
+    )
+    if not (0.0 < config.fps <= 1000.0):
+        raise LipSyncError(f"--fps must be between 0 and 1000, got {config.fps}")
+    cancel = CancelToken()
+    signal.signal(signal.SIGINT, lambda *_: cancel.cancel())
+    result = pipeline.run(args.audio, config, progress=_progress_printer(args.progress), cancel=cancel)
+    payload = cues.to_rhubarb_dict(result) if args.format == "rhubarb" else cues.to_cue_dict(result)
+    if args.output:
+        out_dir = os.path.dirname(os.path.abspath(args.output))
+        if not os.path.isdir(out_dir):
+            raise LipSyncError(f"Output folder does not exist: {out_dir}")
+        try:
+            cues.write_json(payload, args.output)
+        except OSError as exc:
+            raise LipSyncError(f"Cannot write '{args.output}': {exc.strerror}") from exc
+    else:
+        json.dump(payload, sys.stdout, ensure_ascii=False, indent=1)
+        sys.stdout.write("\n")
+    if args.textgrid:
+        from .core.textgrid import Interval, Tier, write_textgrid
+
+        tr = result.transcript
+        write_textgrid(args.textgrid, [
+            Tier("words", "IntervalTier", [Interval(w.start, w.end, w.text) for w in tr.words]),
+            Tier("phones", "IntervalTier",
+                 [Interval(p.start, p.end, "" if p.is_silence else p.ipa) for p in tr.phones]),
+        ], result.duration)
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m lipsync_addon``."""
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "analyze":
+            return analyze(args)
+    except Cancelled as exc:
+        print(f"cancelled: {exc}", file=sys.stderr)
+        return 130
+    except LipSyncError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 2
