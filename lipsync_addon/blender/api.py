@@ -1,0 +1,322 @@
+"""Python API for scripts: generate lip sync on an object, blocking.
+
+The operator, ``scripts/batch_lipsync.py`` and the demo all go through the
+three steps below, so every door behaves the same:
+
+1. :func:`prepare` (main thread): resolve names, validate early, snapshot
+   everything the analysis needs into plain data (:class:`GenerateRequest`).
+2. :func:`analyze` (any thread, never touches bpy): ``core.pipeline.run``.
+3. :func:`apply` (main thread): re-resolve the object and scene by name, bake
+   the curves into the add-on's own action, place the sound strip.
+
+:func:`generate` runs the three in a row.
+
+Example::
+
+    from lipsync_addon.blender import api
+    report = api.generate("Head", "/path/line.wav", transcript="Hello there")
+    print(report.action_name, report.frames_keyed, report.warnings)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import bpy
+
+from ..core.types import (
+    AudioError,
+    CancelToken,
+    LipSyncResult,
+    PipelineConfig,
+    ProgressFn,
+    RigError,
+    TranscriptError,
+    no_progress,
+)
+from . import bake, rig, strips
+
+#: Channels the pipeline always produces that need no shape key (used by jaw bones, 2D mouths).
+SILENT_CHANNELS = frozenset({"mouth_open"})
+
+
+@dataclass
+class GenerateRequest:
+    """Plain-data snapshot of one job, taken on the main thread (safe to hand to a worker).
+
+    Attributes:
+        object_name: object to animate (re-resolved by name when baking).
+        scene_name: scene for fps, sequencer and frame range.
+        audio_path: absolute path of the clip.
+        config: the pipeline configuration (fps, viseme set, channel names, ...).
+        start_frame: scene frame where the clip's t = 0 s lands.
+        fps: scene frames per second (``fps / fps_base``).
+        add_sound_strip: place the clip in the sequencer when baking.
+        clip: clip label for the action name.
+    """
+
+    object_name: str
+    scene_name: str
+    audio_path: str
+    config: PipelineConfig
+    start_frame: int
+    fps: float
+    add_sound_strip: bool = True
+    clip: str = "clip"
+
+
+@dataclass
+class GenerateReport:
+    """What :func:`generate` / :func:`apply` did.
+
+    Attributes:
+        result: the full pipeline result (words, phones, visemes, curves, provenance).
+        object_name: the animated object.
+        action_name: the add-on's action on the object's shape keys.
+        viseme_set: the viseme set used.
+        channels: shape keys that received keys.
+        frame_start: first frame of the clip.
+        frame_end: last frame of the clip.
+        frames_keyed: frames spanned by the keys (``frame_end - frame_start + 1``).
+        keys_written: keyframes written over all channels (after key reduction).
+        strip_name: the sound strip playing the clip ("" if none).
+        warnings: everything the user should know (unknown words, skipped channels, ...).
+    """
+
+    result: LipSyncResult
+    object_name: str
+    action_name: str
+    viseme_set: str
+    channels: list[str] = field(default_factory=list)
+    frame_start: int = 0
+    frame_end: int = 0
+    frames_keyed: int = 0
+    keys_written: int = 0
+    strip_name: str = ""
+    warnings: list[str] = field(default_factory=list)
+
+
+def resolve_scene(scene_name: str | None) -> Any:
+    """The scene called ``scene_name``, or the context scene when None/empty."""
+    if not scene_name:
+        scene = bpy.context.scene
+        if scene is None:
+            raise RigError("There is no scene to work in.")
+        return scene
+    scene = bpy.data.scenes.get(scene_name)
+    if scene is None:
+        raise RigError(f"There is no scene named '{scene_name}'.")
+    return scene
+
+
+def read_transcript_file(path: str) -> str:
+    """Read a UTF-8 (with or without BOM) or Latin-1 text file; raise TranscriptError if unreadable."""
+    full = bpy.path.abspath(path)
+    try:
+        with open(full, "rb") as handle:
+            raw = handle.read()
+    except OSError as exc:
+        raise TranscriptError(f"Cannot read the transcript file '{path}': {exc.strerror or exc}.") from exc
+    try:
+        return raw.decode("utf-8-sig").strip()
+    except UnicodeDecodeError:
+        return raw.decode("latin-1").strip()
+
+
+def load_custom_mapping(path: str) -> dict[str, dict[str, float]]:
+    """Load a user mapping JSON: ``{viseme: {shape_key: weight}}`` (optionally under ``"mapping"``)."""
+    if not path:
+        return {}
+    full = bpy.path.abspath(path)
+    try:
+        with open(full, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except (OSError, ValueError) as exc:
+        raise RigError(f"Cannot read the custom mapping file '{path}': {exc}") from exc
+    if isinstance(data, dict) and isinstance(data.get("mapping"), dict):
+        data = data["mapping"]
+    if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
+        raise RigError(
+            f"The custom mapping file '{path}' must be a JSON object "
+            '{"viseme": {"shape key name": weight, ...}, ...}.'
+        )
+    try:
+        return {str(v): {str(k): float(w) for k, w in targets.items()} for v, targets in data.items()}
+    except (TypeError, ValueError) as exc:
+        raise RigError(f"The custom mapping file '{path}' has a weight that is not a number: {exc}") from exc
+
+
+def _check_audio_path(audio_path: str) -> str:
+    """Absolute path of an existing file, or raise AudioError (deep checks happen in the core)."""
+    if not audio_path:
+        raise AudioError("No audio clip given. Pick a WAV, FLAC, OGG or MP3 file.")
+    full = os.path.abspath(bpy.path.abspath(audio_path))
+    if not os.path.isfile(full):
+        raise AudioError(f"The audio file '{audio_path}' does not exist.")
+    return full
+
+
+def prepare(
+    object_name: str,
+    audio_path: str,
+    *,
+    transcript: str = "",
+    viseme_set: str = "auto",
+    start_frame: int | None = None,
+    strength: float = 1.0,
+    smoothing: float = 0.5,
+    scene_name: str | None = None,
+    add_sound_strip: bool = True,
+    custom_mapping: dict[str, dict[str, float]] | None = None,
+) -> GenerateRequest:
+    """Validate inputs on the main thread and snapshot them as plain data.
+
+    ``start_frame`` None means: where the clip already sits in the sequencer,
+    else the scene's start frame. Raises LipSyncError subclasses with user messages.
+    """
+    scene = resolve_scene(scene_name)
+    obj = bpy.data.objects.get(object_name) if object_name else None
+    targets = rig.resolve_targets(obj, viseme_set or "auto", custom_mapping, object_name=object_name)
+    bake.check_bakeable(obj)
+    full_audio = _check_audio_path(audio_path)
+    if start_frame is None:
+        existing = strips.find_strips_for_file(scene, full_audio)
+        start_frame = round(existing[0].frame_start) if existing else int(scene.frame_start)
+    fps = bake.scene_fps(scene)
+    config = PipelineConfig(
+        transcript=transcript or "",
+        viseme_set=targets.viseme_set,
+        channel_names=list(targets.channel_names),
+        custom_mapping=dict(custom_mapping or {}),
+        fps=fps,
+        strength=float(strength),
+        smoothing=float(smoothing),
+    )
+    return GenerateRequest(
+        object_name=obj.name,
+        scene_name=scene.name,
+        audio_path=full_audio,
+        config=config,
+        start_frame=int(start_frame),
+        fps=fps,
+        add_sound_strip=add_sound_strip,
+        clip=bake.clip_label(full_audio),
+    )
+
+
+def analyze(
+    request: GenerateRequest,
+    *,
+    progress: ProgressFn = no_progress,
+    cancel: CancelToken | None = None,
+) -> LipSyncResult:
+    """Run the core pipeline for ``request``. Never touches bpy: safe in a worker thread."""
+    from ..core import pipeline
+
+    return pipeline.run(request.audio_path, request.config, progress=progress, cancel=cancel)
+
+
+def apply(request: GenerateRequest, result: LipSyncResult) -> GenerateReport:
+    """Bake ``result`` into the object named in ``request`` and place the sound strip (main thread).
+
+    The object and scene are looked up again by name: if either was deleted or
+    renamed meanwhile, a RigError says so and nothing is changed.
+    """
+    scene = bpy.data.scenes.get(request.scene_name)
+    if scene is None:
+        raise RigError(
+            f"The scene '{request.scene_name}' was deleted or renamed while lip sync was running; nothing was baked."
+        )
+    obj = bpy.data.objects.get(request.object_name)
+    if obj is None:
+        raise RigError(
+            f"The object '{request.object_name}' was deleted or renamed while lip sync was running; "
+            "nothing was baked. Select it and generate again."
+        )
+    rig.check_object(obj, request.object_name)
+    bake_report = bake.bake_curves(
+        obj, result.curves, start_frame=request.start_frame, fps=request.fps, clip=request.clip, scene=scene
+    )
+    warnings = list(result.warnings)
+    unmatched = [c for c in bake_report.skipped if c not in SILENT_CHANNELS]
+    if unmatched:
+        warnings.append(f"No shape key for channel(s) {', '.join(unmatched)} on '{obj.name}'; not keyed.")
+    duration = float(result.duration)
+    frame_end = strips.clip_end_frame(request.start_frame, duration, request.fps)
+    strip_name = ""
+    if request.add_sound_strip:
+        strip_report = strips.place_sound_strip(
+            scene, request.audio_path, start_frame=request.start_frame, duration=duration, fps=request.fps
+        )
+        strip_name = strip_report.strip_name
+        warnings.extend(strip_report.warnings)
+    else:
+        strips.extend_frame_end(scene, frame_end)
+    return GenerateReport(
+        result=result,
+        object_name=obj.name,
+        action_name=bake_report.action_name,
+        viseme_set=result.viseme_set,
+        channels=bake_report.channels,
+        frame_start=request.start_frame,
+        frame_end=frame_end,
+        frames_keyed=round(bake_report.frame_end - bake_report.frame_start) + 1,
+        keys_written=bake_report.keys_written,
+        strip_name=strip_name,
+        warnings=warnings,
+    )
+
+
+def generate(
+    object_name: str,
+    audio_path: str,
+    *,
+    transcript: str = "",
+    viseme_set: str = "auto",
+    start_frame: int | None = None,
+    strength: float = 1.0,
+    smoothing: float = 0.5,
+    scene_name: str | None = None,
+    add_sound_strip: bool = True,
+    custom_mapping: dict[str, dict[str, float]] | None = None,
+    progress: ProgressFn | None = None,
+    cancel: CancelToken | None = None,
+) -> GenerateReport:
+    """Lip-sync ``object_name`` to ``audio_path`` and bake it (blocking, main thread).
+
+    Args:
+        object_name: mesh with mouth shape keys.
+        audio_path: clip file (WAV/FLAC/OGG/MP3; ``//`` paths are relative to the .blend).
+        transcript: the line's text ("" = recognize speech).
+        viseme_set: "auto" (detect from shape-key names) or a preset name.
+        start_frame: frame where the clip starts (None: its existing strip's frame, else scene start).
+        strength: amplitude multiplier in [0, 2].
+        smoothing: coarticulation smoothing in [0, 1].
+        scene_name: scene to use (None: the context scene).
+        add_sound_strip: put the clip in the sequencer.
+        custom_mapping: viseme -> {shape key: weight}, overrides the preset.
+        progress: callable(fraction in [0, 1], stage name).
+        cancel: CancelToken to stop the analysis.
+
+    Returns:
+        A :class:`GenerateReport`. Raises LipSyncError subclasses (AudioError,
+        TranscriptError, RigError, Cancelled) with user-facing messages; the
+        scene is unchanged when an error is raised.
+    """
+    request = prepare(
+        object_name,
+        audio_path,
+        transcript=transcript,
+        viseme_set=viseme_set,
+        start_frame=start_frame,
+        strength=strength,
+        smoothing=smoothing,
+        scene_name=scene_name,
+        add_sound_strip=add_sound_strip,
+        custom_mapping=custom_mapping,
+    )
+    result = analyze(request, progress=progress or no_progress, cancel=cancel)
+    return apply(request, result)

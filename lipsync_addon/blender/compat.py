@@ -1,0 +1,128 @@
+"""Every Blender version difference the add-on cares about, in one place.
+
+Supported: Blender 4.2 (legacy ``Action.fcurves``, ``SequenceEditor.sequences``)
+through 5.0 (slotted actions only, ``SequenceEditor.strips``). Nothing else in
+``lipsync_addon.blender`` reads ``bpy.app.version``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import bpy
+
+#: Blender 4.4 introduced slotted actions (layers -> strips -> channelbags).
+SLOTTED_ACTIONS_VERSION = (4, 4, 0)
+#: Blender 5.0 removed the legacy ``Action.fcurves`` proxy.
+LEGACY_FCURVES_REMOVED_VERSION = (5, 0, 0)
+#: ``SequenceEditor.strips`` replaced ``.sequences`` (4.4 added it, 5.0 removed the old name).
+STRIPS_RENAMED_VERSION = (4, 4, 0)
+
+
+def blender_version() -> tuple[int, int, int]:
+    """The running Blender version as (major, minor, patch)."""
+    return tuple(bpy.app.version[:3])  # type: ignore[return-value]
+
+
+def uses_slotted_actions() -> bool:
+    """True on Blender 4.4+ where actions have slots / layers / channelbags."""
+    return blender_version() >= SLOTTED_ACTIONS_VERSION
+
+
+# --------------------------------------------------------------------------- actions
+
+
+def assign_action(datablock: Any, action: Any) -> None:
+    """Make ``action`` the active action of ``datablock`` (creating animation data).
+
+    On 4.4+ this also makes sure a slot for the datablock exists and is assigned,
+    so that channels land in that slot's channelbag.
+    """
+    anim = datablock.animation_data or datablock.animation_data_create()
+    if anim.action != action:
+        anim.action = action
+    if not uses_slotted_actions():
+        return
+    if anim.action_slot is None:
+        slot = None
+        for candidate in anim.action_suitable_slots:
+            slot = candidate
+            break
+        if slot is None:
+            slot = action.slots.new(id_type=datablock.id_type, name=datablock.name)
+        anim.action_slot = slot
+
+
+def _channelbag(action: Any, datablock: Any, *, ensure: bool) -> Any:
+    """The channelbag of ``datablock``'s slot in ``action`` (4.4+), or None."""
+    from bpy_extras import anim_utils
+
+    anim = datablock.animation_data
+    slot = anim.action_slot if anim is not None and anim.action == action else None
+    if slot is None:
+        return None
+    if ensure:
+        return anim_utils.action_ensure_channelbag_for_slot(action, slot)
+    return anim_utils.action_get_channelbag_for_slot(action, slot)
+
+
+def action_fcurves(action: Any, datablock: Any) -> list[Any]:
+    """All fcurves of ``action`` that animate ``datablock`` (its slot on 4.4+)."""
+    if uses_slotted_actions():
+        bag = _channelbag(action, datablock, ensure=False)
+        return list(bag.fcurves) if bag is not None else []
+    return list(action.fcurves)
+
+
+def find_fcurve(action: Any, datablock: Any, data_path: str, index: int = 0) -> Any:
+    """The fcurve for ``data_path[index]`` in ``action`` for ``datablock``, or None."""
+    if uses_slotted_actions():
+        bag = _channelbag(action, datablock, ensure=False)
+        return bag.fcurves.find(data_path, index=index) if bag is not None else None
+    return action.fcurves.find(data_path, index=index)
+
+
+def remove_fcurve(action: Any, datablock: Any, fcurve: Any) -> None:
+    """Delete ``fcurve`` (which must belong to ``action``'s channels for ``datablock``)."""
+    if uses_slotted_actions():
+        bag = _channelbag(action, datablock, ensure=False)
+        if bag is not None:
+            bag.fcurves.remove(fcurve)
+        return
+    action.fcurves.remove(fcurve)
+
+
+def new_fcurve(action: Any, datablock: Any, data_path: str, index: int = 0, group: str = "") -> Any:
+    """Create (or return the existing) fcurve for ``data_path[index]``.
+
+    ``datablock`` must already have ``action`` assigned (see :func:`assign_action`).
+    """
+    if uses_slotted_actions():
+        return action.fcurve_ensure_for_datablock(datablock, data_path, index=index, group_name=group)
+    existing = action.fcurves.find(data_path, index=index)
+    if existing is not None:
+        return existing
+    return action.fcurves.new(data_path, index=index, action_group=group)
+
+
+# --------------------------------------------------------------------------- sequencer
+
+
+def has_audio() -> bool:
+    """True if this Blender build can load sounds (bpy 4.2-4.4 wheels have no Audaspace)."""
+    options = bpy.app.build_options
+    return bool(getattr(options, "audaspace", False))
+
+
+def top_level_strips(sequence_editor: Any) -> Any:
+    """The editor's top-level strip collection (has ``new_sound``)."""
+    if blender_version() >= STRIPS_RENAMED_VERSION and hasattr(sequence_editor, "strips"):
+        return sequence_editor.strips
+    return sequence_editor.sequences
+
+
+def all_strips(sequence_editor: Any) -> list[Any]:
+    """Every strip of the editor, including those inside meta strips."""
+    if blender_version() >= STRIPS_RENAMED_VERSION and hasattr(sequence_editor, "strips_all"):
+        return list(sequence_editor.strips_all)
+    return list(sequence_editor.sequences_all)

@@ -1,0 +1,314 @@
+"""LIPSYNC_OT_generate: the "Generate Lip Sync" button.
+
+``invoke`` (interactive): snapshot the inputs on the main thread, run the core
+in a worker thread, poll it with a 0.1 s timer, show progress in the status bar
+and the panel; Esc cancels and leaves the scene as it was. When the worker ends
+the object is looked up again by name and the bake happens in one main-thread
+call (one undo step). ``execute`` is the blocking path (background mode, scripts).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import bpy
+from bpy.props import StringProperty
+
+from ..core.types import Cancelled, LipSyncError, TranscriptError
+from . import api, preferences, properties
+from .jobs import Job
+
+#: Seconds between polls of the worker.
+POLL_INTERVAL = 0.1
+#: Longest message shown in a report / the panel.
+MAX_MESSAGE = 400
+
+
+def _scene_settings(context: Any) -> Any:
+    return getattr(context.scene, "lipsync", None)
+
+
+def _transcript_from_settings(settings: Any) -> str:
+    source = settings.transcript_source
+    if source == "TEXT":
+        return settings.transcript
+    if source == "DATABLOCK":
+        if settings.transcript_text is None:
+            raise TranscriptError("Transcript source is 'Text Block' but no text block is selected.")
+        return settings.transcript_text.as_string()
+    if source == "FILE":
+        if not settings.transcript_path:
+            raise TranscriptError("Transcript source is 'File' but no .txt file is selected.")
+        return api.read_transcript_file(settings.transcript_path)
+    return ""
+
+
+def build_request(context: Any, op: Any) -> api.GenerateRequest:
+    """Snapshot the operator's overrides + the scene/object settings into a GenerateRequest.
+
+    Empty operator properties fall back to: the active object, the scene's clip
+    and transcript settings, the object's viseme set and mapping list, the
+    preferences' custom mapping file.
+    """
+    settings = _scene_settings(context)
+    if settings is None:
+        raise LipSyncError("The Lip Sync add-on is not registered in this scene.")
+    obj_name = op.object_name or (context.active_object.name if context.active_object else "")
+    obj = bpy.data.objects.get(obj_name) if obj_name else None
+
+    start_frame: int | None = int(settings.start_frame)
+    add_strip = bool(settings.add_sound_strip)
+    audio_path = op.audio_path
+    if not audio_path:
+        if settings.clip_source == "STRIP":
+            strip = _find_strip(context.scene, settings.sound_strip)
+            audio_path = bpy.path.abspath(strip.sound.filepath, library=strip.sound.library)
+            start_frame, add_strip = round(strip.frame_start), False
+        else:
+            audio_path = settings.audio_path
+    transcript = op.transcript or _transcript_from_settings(settings)
+
+    mapping = api.load_custom_mapping(preferences.custom_mapping_path(context))
+    viseme_set = "auto"
+    if obj is not None and getattr(obj, "lipsync", None) is not None:
+        viseme_set = obj.lipsync.viseme_set or "auto"
+        for viseme, targets in properties.object_mapping_overrides(obj).items():
+            mapping[viseme] = targets
+    return api.prepare(
+        obj_name,
+        audio_path,
+        transcript=transcript,
+        viseme_set=viseme_set,
+        start_frame=start_frame,
+        strength=settings.strength,
+        smoothing=settings.smoothing,
+        scene_name=context.scene.name,
+        add_sound_strip=add_strip,
+        custom_mapping=mapping or None,
+    )
+
+
+def _find_strip(scene: Any, name: str) -> Any:
+    from . import strips
+
+    for strip in strips.sound_strips(scene):
+        if strip.name == name:
+            return strip
+    raise LipSyncError(f"There is no sound strip named '{name}' in the sequencer. Pick one in the Lip Sync panel.")
+
+
+def _short(message: str) -> str:
+    return message if len(message) <= MAX_MESSAGE else message[: MAX_MESSAGE - 3] + "..."
+
+
+def _job_state(context: Any) -> Any:
+    return getattr(context.window_manager, "lipsync_job", None)
+
+
+def _set_state(context: Any, status: str, message: str = "", progress: float | None = None, stage: str = "") -> None:
+    state = _job_state(context)
+    if state is None:
+        return
+    state.status = status
+    state.message = _short(message)
+    state.stage = stage
+    if progress is not None:
+        state.progress = max(0.0, min(100.0, progress * 100.0))
+
+
+def _redraw(context: Any) -> None:
+    screen = getattr(context, "screen", None)
+    if screen is None:
+        return
+    for area in screen.areas:
+        if area.type in {"VIEW_3D", "STATUSBAR"}:
+            area.tag_redraw()
+
+
+def _store_report(context: Any, report: api.GenerateReport) -> None:
+    state = _job_state(context)
+    if state is None:
+        return
+    state.warnings = "\n".join(report.warnings)
+    state.detected_set = report.viseme_set
+
+
+class LIPSYNC_OT_generate(bpy.types.Operator):
+    """Analyze the clip and bake lip-sync keys on the mesh's shape keys"""
+
+    bl_idname = "lipsync.generate"
+    bl_label = "Generate Lip Sync"
+    bl_options: ClassVar[set[str]] = {"REGISTER", "UNDO"}
+
+    object_name: StringProperty(name="Object", description="Mesh to animate (empty: the active object)")
+    audio_path: StringProperty(
+        name="Audio", subtype="FILE_PATH", description="Clip to use (empty: the Lip Sync panel's clip)"
+    )
+    transcript: StringProperty(name="Transcript", description="The line's text (empty: the panel's transcript)")
+
+    _job: Job | None = None
+    _timer: Any = None
+
+    @classmethod
+    def poll(cls, context: Any) -> bool:
+        state = _job_state(context)
+        return state is None or state.status != "RUNNING"
+
+    # ------------------------------------------------------------------ blocking path
+    def execute(self, context: Any) -> set[str]:
+        """Blocking: analyze and bake now (background mode, scripts)."""
+        wm = context.window_manager
+        use_cursor_progress = not bpy.app.background and context.window is not None
+        try:
+            request = build_request(context, self)
+            if use_cursor_progress:
+                wm.progress_begin(0, 100)
+            try:
+
+                def progress(fraction: float, _stage: str) -> None:
+                    if use_cursor_progress:
+                        wm.progress_update(int(fraction * 100))
+
+                result = api.analyze(request, progress=progress)
+            finally:
+                if use_cursor_progress:
+                    wm.progress_end()
+            report = api.apply(request, result)
+        except LipSyncError as exc:
+            _set_state(context, "ERROR", str(exc))
+            self.report({"ERROR"}, _short(str(exc)))
+            return {"CANCELLED"}
+        self._finish_report(context, report)
+        return {"FINISHED"}
+
+    # ------------------------------------------------------------------ interactive path
+    def invoke(self, context: Any, event: Any) -> set[str]:
+        """Interactive: start the worker and return to the UI; fall back to execute headless."""
+        if bpy.app.background or context.window is None:
+            return self.execute(context)
+        try:
+            request = build_request(context, self)
+        except LipSyncError as exc:
+            _set_state(context, "ERROR", str(exc))
+            self.report({"ERROR"}, _short(str(exc)))
+            return {"CANCELLED"}
+        self._job = Job(request)
+        self._job.start()
+        wm = context.window_manager
+        self._timer = wm.event_timer_add(POLL_INTERVAL, window=context.window)
+        wm.modal_handler_add(self)
+        _set_state(context, "RUNNING", "Analyzing the clip... (Esc to cancel)", 0.0, "starting")
+        self._status_text(context, 0.0, "starting")
+        return {"RUNNING_MODAL"}
+
+    def modal(self, context: Any, event: Any) -> set[str]:
+        job = self._job
+        if job is None:
+            return {"CANCELLED"}
+        if event.type == "ESC" and event.value == "PRESS":
+            job.cancel()
+            self._cleanup(context)
+            _set_state(context, "CANCELLED", "Cancelled; nothing was changed.")
+            self.report({"WARNING"}, "Lip sync cancelled; nothing was changed.")
+            return {"CANCELLED"}
+        if event.type != "TIMER" or event.timer != self._timer:
+            return {"PASS_THROUGH"}
+        if not job.poll():
+            _set_state(context, "RUNNING", "Analyzing the clip... (Esc to cancel)", job.fraction, job.stage)
+            self._status_text(context, job.fraction, job.stage)
+            _redraw(context)
+            return {"PASS_THROUGH"}
+        self._cleanup(context)
+        return self.finish(context, job)
+
+    def finish(self, context: Any, job: Job) -> set[str]:
+        """Bake a finished job's result (main thread, one undo step) and report."""
+        try:
+            if job.error is not None:
+                raise job.error
+            if job.result is None:
+                raise Cancelled("Lip sync was cancelled.")
+            report = api.apply(job.request, job.result)
+        except Cancelled:
+            _set_state(context, "CANCELLED", "Cancelled; nothing was changed.")
+            return {"CANCELLED"}
+        except LipSyncError as exc:
+            _set_state(context, "ERROR", str(exc))
+            self.report({"ERROR"}, _short(str(exc)))
+            return {"CANCELLED"}
+        self._finish_report(context, report)
+        return {"FINISHED"}
+
+    def cancel(self, context: Any) -> None:
+        """Blender cancelled the modal (file load, quit): stop the worker, change nothing."""
+        if self._job is not None:
+            self._job.cancel()
+        self._cleanup(context)
+        _set_state(context, "CANCELLED", "Cancelled; nothing was changed.")
+
+    # ------------------------------------------------------------------ helpers
+    def _finish_report(self, context: Any, report: api.GenerateReport) -> None:
+        message = (
+            f"Lip sync: {len(report.channels)} shape keys keyed on '{report.object_name}', frames "
+            f"{report.frame_start}-{report.frame_end} ({report.viseme_set}), action '{report.action_name}'."
+        )
+        _set_state(context, "DONE", message, 1.0, "done")
+        _store_report(context, report)
+        self.report({"INFO"}, message)
+        for warning in report.warnings[:5]:
+            self.report({"WARNING"}, _short(warning))
+
+    def _status_text(self, context: Any, fraction: float, stage: str) -> None:
+        workspace = getattr(context, "workspace", None)
+        if workspace is not None:
+            workspace.status_text_set(f"Lip Sync: {stage} {fraction * 100:.0f}%  (Esc to cancel)")
+        _redraw(context)
+
+    def _cleanup(self, context: Any) -> None:
+        if self._timer is not None:
+            context.window_manager.event_timer_remove(self._timer)
+            self._timer = None
+        workspace = getattr(context, "workspace", None)
+        if workspace is not None:
+            workspace.status_text_set(None)
+        _redraw(context)
+
+
+class LIPSYNC_OT_mapping_add(bpy.types.Operator):
+    """Add a custom viseme -> shape key entry to the active object"""
+
+    bl_idname = "lipsync.mapping_add"
+    bl_label = "Add Mapping Entry"
+    bl_options: ClassVar[set[str]] = {"REGISTER", "UNDO"}
+
+    @classmethod
+    def poll(cls, context: Any) -> bool:
+        return context.active_object is not None
+
+    def execute(self, context: Any) -> set[str]:
+        settings = context.active_object.lipsync
+        settings.mapping.add()
+        settings.mapping_index = len(settings.mapping) - 1
+        return {"FINISHED"}
+
+
+class LIPSYNC_OT_mapping_remove(bpy.types.Operator):
+    """Remove the selected custom mapping entry"""
+
+    bl_idname = "lipsync.mapping_remove"
+    bl_label = "Remove Mapping Entry"
+    bl_options: ClassVar[set[str]] = {"REGISTER", "UNDO"}
+
+    @classmethod
+    def poll(cls, context: Any) -> bool:
+        obj = context.active_object
+        return obj is not None and len(obj.lipsync.mapping) > 0
+
+    def execute(self, context: Any) -> set[str]:
+        settings = context.active_object.lipsync
+        settings.mapping.remove(settings.mapping_index)
+        settings.mapping_index = max(0, min(settings.mapping_index, len(settings.mapping) - 1))
+        return {"FINISHED"}
+
+
+CLASSES = (LIPSYNC_OT_generate, LIPSYNC_OT_mapping_add, LIPSYNC_OT_mapping_remove)

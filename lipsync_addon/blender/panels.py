@@ -1,0 +1,200 @@
+"""The "Lip Sync" tab of the 3D viewport sidebar (N panel)."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import bpy
+
+from ..core.types import LipSyncError
+from . import rig, strips
+
+#: (object name, shape-key names, set override) -> detected set or error message.
+_DETECT_CACHE: dict[tuple[str, tuple[str, ...], str], tuple[str, str]] = {}
+_DETECT_CACHE_SIZE = 64
+
+
+def detected_viseme_set(obj: Any) -> tuple[str, str]:
+    """(viseme set, "") for ``obj``, or ("", error message). Cached: draw() runs often."""
+    names = tuple(rig.shape_key_names(obj))
+    override = obj.lipsync.viseme_set if getattr(obj, "lipsync", None) is not None else "auto"
+    cache_key = (obj.name, names, override)
+    if cache_key not in _DETECT_CACHE:
+        if len(_DETECT_CACHE) > _DETECT_CACHE_SIZE:
+            _DETECT_CACHE.clear()
+        try:
+            targets = rig.resolve_targets(obj, override or "auto")
+            _DETECT_CACHE[cache_key] = (targets.viseme_set, "")
+        except LipSyncError as exc:
+            _DETECT_CACHE[cache_key] = ("", str(exc))
+        except (ImportError, AttributeError) as exc:  # core not available
+            _DETECT_CACHE[cache_key] = ("", f"Viseme sets unavailable: {exc}")
+    return _DETECT_CACHE[cache_key]
+
+
+def _wrapped(layout: Any, text: str, icon: str = "NONE", width: int = 48) -> None:
+    """Show ``text`` as several short labels (Blender labels do not wrap)."""
+    col = layout.column(align=True)
+    line, first = "", True
+    for word in text.split():
+        if len(line) + len(word) + 1 > width and line:
+            col.label(text=line, icon=icon if first else "BLANK1")
+            line, first = "", False
+        line = f"{line} {word}".strip()
+    if line:
+        col.label(text=line, icon=icon if first else "BLANK1")
+
+
+class LIPSYNC_UL_mapping(bpy.types.UIList):
+    """Rows of the custom viseme -> shape key list."""
+
+    def draw_item(  # noqa: PLR0917 (Blender calls it positionally)
+        self,
+        context: Any,
+        layout: Any,
+        data: Any,
+        item: Any,
+        icon: Any,
+        active_data: Any,
+        active_property: Any,
+        index: int = 0,
+        flt_flag: int = 0,
+    ) -> None:
+        row = layout.row(align=True)
+        row.prop(item, "viseme", text="", emboss=True)
+        key = getattr(getattr(data.id_data, "data", None), "shape_keys", None)
+        if key is not None:
+            row.prop_search(item, "shape_key", key, "key_blocks", text="")
+        else:
+            row.prop(item, "shape_key", text="")
+        row.prop(item, "weight", text="")
+
+
+class LIPSYNC_PT_main(bpy.types.Panel):
+    """Clip, transcript, rig and the Generate button."""
+
+    bl_idname = "LIPSYNC_PT_main"
+    bl_label = "Lip Sync"
+    bl_space_type = "VIEW_3D"
+    bl_region_type = "UI"
+    bl_category = "Lip Sync"
+
+    def draw(self, context: Any) -> None:
+        layout = self.layout
+        settings = getattr(context.scene, "lipsync", None)
+        if settings is None:
+            layout.label(text="Lip Sync is not registered.", icon="ERROR")
+            return
+        obj = context.active_object
+
+        box = layout.box()
+        box.label(text="Clip", icon="SOUND")
+        box.row().prop(settings, "clip_source", expand=True)
+        if settings.clip_source == "FILE":
+            box.prop(settings, "audio_path", text="")
+            box.prop(settings, "start_frame")
+            box.prop(settings, "add_sound_strip")
+        else:
+            editor = context.scene.sequence_editor
+            if editor is not None and strips.sound_strips(context.scene):
+                box.prop_search(
+                    settings,
+                    "sound_strip",
+                    editor,
+                    "strips_all" if hasattr(editor, "strips_all") else "sequences_all",
+                    text="",
+                )
+            else:
+                box.label(text="No sound strips in the sequencer.", icon="INFO")
+
+        box = layout.box()
+        box.label(text="Transcript", icon="TEXT")
+        box.prop(settings, "transcript_source", text="")
+        if settings.transcript_source == "TEXT":
+            box.prop(settings, "transcript", text="")
+        elif settings.transcript_source == "DATABLOCK":
+            box.prop(settings, "transcript_text", text="")
+        elif settings.transcript_source == "FILE":
+            box.prop(settings, "transcript_path", text="")
+
+        box = layout.box()
+        box.label(text="Character", icon="OUTLINER_OB_MESH")
+        if obj is None:
+            box.label(text="Select the character's face mesh.", icon="INFO")
+        else:
+            box.label(text=obj.name, icon="OBJECT_DATA")
+            if getattr(obj, "lipsync", None) is not None:
+                box.prop(obj.lipsync, "viseme_set")
+            detected, problem = detected_viseme_set(obj)
+            if detected:
+                box.label(text=f"Viseme set: {detected}", icon="CHECKMARK")
+            else:
+                _wrapped(box, problem, icon="ERROR")
+        col = layout.column(align=True)
+        col.prop(settings, "strength", slider=True)
+        col.prop(settings, "smoothing", slider=True)
+
+        state = getattr(context.window_manager, "lipsync_job", None)
+        running = state is not None and state.status == "RUNNING"
+        row = layout.row()
+        row.scale_y = 1.5
+        row.enabled = not running
+        row.operator("lipsync.generate", icon="PLAY_SOUND")
+        if state is None:
+            return
+        if running:
+            layout.progress(factor=state.progress / 100.0, text=f"{state.stage} {state.progress:.0f}%  (Esc cancels)")
+        elif state.message:
+            icon = {"DONE": "CHECKMARK", "ERROR": "ERROR", "CANCELLED": "CANCEL"}.get(state.status, "INFO")
+            _wrapped(layout, state.message, icon=icon)
+
+
+class LIPSYNC_PT_warnings(bpy.types.Panel):
+    """Warnings of the last result (unknown words, low confidence, skipped channels)."""
+
+    bl_idname = "LIPSYNC_PT_warnings"
+    bl_label = "Last Result Warnings"
+    bl_space_type = "VIEW_3D"
+    bl_region_type = "UI"
+    bl_category = "Lip Sync"
+    bl_parent_id = "LIPSYNC_PT_main"
+    bl_options: ClassVar[set[str]] = {"DEFAULT_CLOSED"}
+
+    @classmethod
+    def poll(cls, context: Any) -> bool:
+        state = getattr(context.window_manager, "lipsync_job", None)
+        return state is not None and bool(state.warnings)
+
+    def draw(self, context: Any) -> None:
+        for line in context.window_manager.lipsync_job.warnings.splitlines()[:20]:
+            _wrapped(self.layout, line, icon="INFO")
+
+
+class LIPSYNC_PT_mapping(bpy.types.Panel):
+    """Per-object overrides of the viseme -> shape key mapping."""
+
+    bl_idname = "LIPSYNC_PT_mapping"
+    bl_label = "Custom Mapping"
+    bl_space_type = "VIEW_3D"
+    bl_region_type = "UI"
+    bl_category = "Lip Sync"
+    bl_parent_id = "LIPSYNC_PT_main"
+    bl_options: ClassVar[set[str]] = {"DEFAULT_CLOSED"}
+
+    @classmethod
+    def poll(cls, context: Any) -> bool:
+        obj = context.active_object
+        return obj is not None and getattr(obj, "lipsync", None) is not None
+
+    def draw(self, context: Any) -> None:
+        obj = context.active_object
+        layout = self.layout
+        layout.label(text="Viseme -> shape key (overrides the preset):")
+        row = layout.row()
+        row.template_list("LIPSYNC_UL_mapping", "", obj.lipsync, "mapping", obj.lipsync, "mapping_index", rows=3)
+        col = row.column(align=True)
+        col.operator("lipsync.mapping_add", icon="ADD", text="")
+        col.operator("lipsync.mapping_remove", icon="REMOVE", text="")
+
+
+CLASSES = (LIPSYNC_UL_mapping, LIPSYNC_PT_main, LIPSYNC_PT_warnings, LIPSYNC_PT_mapping)

@@ -1,0 +1,43 @@
+"""Add-on preferences (Edit > Preferences > Add-ons > Lip Sync), keyed by the package name."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import bpy
+from bpy.props import StringProperty
+
+#: The add-on's package: "lipsync_addon" from the repo, "bl_ext.<repo>.lipsync" as an extension.
+ADDON_PACKAGE = (__package__ or "lipsync_addon").rpartition(".")[0] or "lipsync_addon"
+
+
+class LIPSYNC_AP_preferences(bpy.types.AddonPreferences):
+    """Global settings shared by every scene."""
+
+    bl_idname = ADDON_PACKAGE
+
+    custom_mapping_path: StringProperty(
+        name="Custom Mapping (JSON)",
+        subtype="FILE_PATH",
+        description='JSON file {"viseme": {"shape key": weight}} overriding the preset mapping for every rig',
+    )
+
+    def draw(self, context: Any) -> None:
+        layout = self.layout
+        layout.prop(self, "custom_mapping_path")
+
+
+def get_preferences(context: Any = None) -> Any:
+    """The add-on preferences, or None when the package is not enabled as an add-on (scripts, tests)."""
+    context = context or bpy.context
+    addon = context.preferences.addons.get(ADDON_PACKAGE)
+    return addon.preferences if addon is not None else None
+
+
+def custom_mapping_path(context: Any = None) -> str:
+    """Path of the user mapping JSON from the preferences ("" if unset or not enabled)."""
+    prefs = get_preferences(context)
+    return str(prefs.custom_mapping_path) if prefs is not None else ""
+
+
+CLASSES = (LIPSYNC_AP_preferences,)

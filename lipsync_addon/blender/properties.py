@@ -1,0 +1,149 @@
+"""Settings stored in .blend files (Scene.lipsync, Object.lipsync) and the runtime job state.
+
+Job status lives on the window manager (``WindowManager.lipsync_job``): it is
+runtime-only, never saved, and writing it does not dirty or change the scene.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import bpy
+from bpy.props import (
+    BoolProperty,
+    CollectionProperty,
+    EnumProperty,
+    FloatProperty,
+    IntProperty,
+    PointerProperty,
+    StringProperty,
+)
+
+_VISEME_SET_ITEMS: list[tuple[str, str, str]] = []
+
+
+def viseme_set_names() -> list[str]:
+    """Preset names from the core ("auto" excluded); empty if the core cannot list them."""
+    try:
+        from ..core import visemes
+
+        return list(visemes.list_viseme_sets())
+    except (ImportError, AttributeError, OSError, ValueError):
+        return []
+
+
+def _viseme_set_items(_self: Any, _context: Any) -> list[tuple[str, str, str]]:
+    # Blender keeps only pointers to these strings: the list must stay alive (module global).
+    if not _VISEME_SET_ITEMS:
+        _VISEME_SET_ITEMS.append(("auto", "Auto", "Detect the viseme set from the shape-key names"))
+        for name in viseme_set_names():
+            _VISEME_SET_ITEMS.append((name, name.replace("_", " ").title(), f"The '{name}' preset"))
+    return _VISEME_SET_ITEMS
+
+
+class LIPSYNC_PG_mapping_entry(bpy.types.PropertyGroup):
+    """One user override: canonical viseme -> shape key with a weight."""
+
+    viseme: StringProperty(name="Viseme", description="Canonical viseme (sil PP FF TH DD kk CH SS nn RR aa E I O U)")
+    shape_key: StringProperty(name="Shape Key", description="Shape key that shows this viseme")
+    weight: FloatProperty(name="Weight", default=1.0, min=0.0, max=1.0)
+
+
+class LIPSYNC_PG_object(bpy.types.PropertyGroup):
+    """Per-character settings (Object.lipsync)."""
+
+    viseme_set: EnumProperty(
+        name="Viseme Set",
+        description="Naming of the mouth shape keys; Auto detects it from their names",
+        items=_viseme_set_items,
+    )
+    mapping: CollectionProperty(type=LIPSYNC_PG_mapping_entry, name="Custom Mapping")
+    mapping_index: IntProperty(name="Active Mapping Entry", default=0)
+
+
+class LIPSYNC_PG_scene(bpy.types.PropertyGroup):
+    """Per-scene settings for the next Generate (Scene.lipsync)."""
+
+    clip_source: EnumProperty(
+        name="Clip",
+        items=[
+            ("FILE", "File", "An audio file on disk"),
+            ("STRIP", "Sound Strip", "A sound strip already in the sequencer (its start frame is used)"),
+        ],
+        default="FILE",
+    )
+    audio_path: StringProperty(name="Audio File", subtype="FILE_PATH", description="WAV, FLAC, OGG or MP3")
+    sound_strip: StringProperty(name="Sound Strip", description="Name of a sound strip in the sequencer")
+    transcript_source: EnumProperty(
+        name="Transcript",
+        items=[
+            ("NONE", "None", "Recognize the speech (less accurate than with the text)"),
+            ("TEXT", "Text", "Type or paste the line"),
+            ("DATABLOCK", "Text Block", "A text datablock from the Text Editor"),
+            ("FILE", "File", "A .txt file"),
+        ],
+        default="TEXT",
+    )
+    transcript: StringProperty(name="Text", description="The spoken line; empty recognizes the speech")
+    transcript_text: PointerProperty(type=bpy.types.Text, name="Text Block")
+    transcript_path: StringProperty(name="Transcript File", subtype="FILE_PATH")
+    start_frame: IntProperty(name="Start Frame", default=1, description="Frame where the clip starts")
+    strength: FloatProperty(name="Strength", default=1.0, min=0.0, max=2.0, description="Mouth motion amplitude")
+    smoothing: FloatProperty(
+        name="Smoothing", default=0.5, min=0.0, max=1.0, description="0 = crisp shapes, 1 = very smooth"
+    )
+    add_sound_strip: BoolProperty(name="Add Sound Strip", default=True, description="Put the clip in the sequencer")
+
+
+class LIPSYNC_PG_job(bpy.types.PropertyGroup):
+    """Runtime state of the current/last job (WindowManager.lipsync_job, never saved)."""
+
+    status: EnumProperty(
+        name="Status",
+        items=[
+            ("IDLE", "Idle", ""),
+            ("RUNNING", "Running", ""),
+            ("DONE", "Done", ""),
+            ("ERROR", "Error", ""),
+            ("CANCELLED", "Cancelled", ""),
+        ],
+        default="IDLE",
+    )
+    progress: FloatProperty(name="Progress", min=0.0, max=100.0, subtype="PERCENTAGE")
+    stage: StringProperty(name="Stage")
+    message: StringProperty(name="Message")
+    warnings: StringProperty(name="Warnings", description="Warnings of the last result, one per line")
+    detected_set: StringProperty(name="Viseme Set Used")
+
+
+CLASSES = (LIPSYNC_PG_mapping_entry, LIPSYNC_PG_object, LIPSYNC_PG_scene, LIPSYNC_PG_job)
+
+
+def add_pointers() -> None:
+    """Attach the namespaced PointerProperties to Scene, Object and WindowManager."""
+    bpy.types.Scene.lipsync = PointerProperty(type=LIPSYNC_PG_scene)
+    bpy.types.Object.lipsync = PointerProperty(type=LIPSYNC_PG_object)
+    bpy.types.WindowManager.lipsync_job = PointerProperty(type=LIPSYNC_PG_job)
+
+
+def remove_pointers() -> None:
+    """Detach the PointerProperties (tolerates ones that are already gone)."""
+    for owner, attr in (
+        (bpy.types.Scene, "lipsync"),
+        (bpy.types.Object, "lipsync"),
+        (bpy.types.WindowManager, "lipsync_job"),
+    ):
+        if hasattr(owner, attr):
+            delattr(owner, attr)
+
+
+def object_mapping_overrides(obj: Any) -> dict[str, dict[str, float]]:
+    """The object's panel mapping list as viseme -> {shape key: weight}."""
+    mapping: dict[str, dict[str, float]] = {}
+    settings = getattr(obj, "lipsync", None)
+    if settings is None:
+        return mapping
+    for entry in settings.mapping:
+        if entry.viseme and entry.shape_key:
+            mapping.setdefault(entry.viseme, {})[entry.shape_key] = float(entry.weight)
+    return mapping
