@@ -379,12 +379,30 @@ def _material(name: str) -> bpy.types.Material:
     return mat
 
 
+def lip_gap(obj: bpy.types.Object, depsgraph: bpy.types.Depsgraph | None = None) -> float:
+    """Vertical distance (units) between the upper and lower lip edge at the mouth centre.
+
+    Measured on the evaluated mesh (current shape-key values); 0 means the lips touch.
+    """
+    depsgraph = depsgraph or bpy.context.evaluated_depsgraph_get()
+    evaluated = obj.evaluated_get(depsgraph)
+    mesh = evaluated.to_mesh()
+    try:
+        up = mesh.vertices[int(obj["demo_lip_upper"])].co
+        low = mesh.vertices[int(obj["demo_lip_lower"])].co
+        return float(up.z - low.z)
+    finally:
+        evaluated.to_mesh_clear()
+
+
 def build_demo_head(scene: bpy.types.Scene, *, name: str = "DemoHead") -> bpy.types.Object:
     """Build the demo head in ``scene`` (plus camera, light and Workbench settings).
 
     Returns the head mesh object, which has a ``Basis`` key and the 15 Oculus
-    viseme shape keys. Existing objects are left alone; a camera and sun light
-    are added and made the scene camera. Render settings: Workbench, 480x480.
+    viseme shape keys. Custom properties ``demo_lip_upper`` / ``demo_lip_lower``
+    hold the vertex indices of the lip edges at the mouth centre (see :func:`lip_gap`).
+    Existing objects are left alone; a camera and a sun light are added and the
+    camera becomes the scene camera. Render settings: Workbench, 480x480 pixels.
     """
     parts = _parts()
     verts, faces, mats, side, kinds = _merge(parts)
@@ -407,6 +425,13 @@ def build_demo_head(scene: bpy.types.Scene, *, name: str = "DemoHead") -> bpy.ty
         key.data.foreach_set("co", co.astype(np.float32).ravel())
         key.slider_min, key.slider_max = 0.0, 1.0
     mesh.shape_keys.use_relative = True
+    # Remember the two lip-line vertices at the mouth centre (upper and lower edge), so
+    # tests and the demo can measure the lip gap.
+    on_line = (kinds == "skin") & (np.abs(verts[:, 2] - MOUTH_Z) < 1e-9)
+    for label, s in (("upper", 1.0), ("lower", -1.0)):
+        cand = np.flatnonzero(on_line & (side == s))
+        best = cand[np.lexsort((verts[cand, 1], np.abs(verts[cand, 0])))[0]]
+        obj[f"demo_lip_{label}"] = int(best)
 
     _setup_camera_and_light(scene)
     _setup_workbench(scene)
