@@ -1,0 +1,89 @@
+"""Sound strip placement: reuse, free channel, user strips never moved, frame_end grows only."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from blender_helpers import SPEECH
+
+from lipsync_addon.blender import compat, strips
+
+DURATION = 3.88  # seconds, cmu_arctic_us_aew_a0001.wav
+
+
+def user_strip(scene, name, path, channel, frame):
+    editor = scene.sequence_editor or scene.sequence_editor_create()
+    return compat.top_level_strips(editor).new_sound(name, str(path), channel=channel, frame_start=frame)
+
+
+def positions(scene):
+    return sorted(
+        (s.name, s.channel, s.frame_start, s.frame_final_end) for s in compat.all_strips(scene.sequence_editor)
+    )
+
+
+pytestmark = pytest.mark.skipif(not compat.has_audio(), reason="this bpy build has no audio")
+
+
+def test_new_strip_at_start_frame_then_reused(scene):
+    report = strips.place_sound_strip(scene, str(SPEECH), start_frame=12, duration=DURATION, fps=24.0)
+    assert report.created and report.channel == 1 and not report.warnings
+    strip = scene.sequence_editor.strips_all[report.strip_name]
+    assert strip.frame_start == 12
+    assert strip.get(strips.OWNER_TAG)
+    again = strips.place_sound_strip(scene, str(SPEECH), start_frame=12, duration=DURATION, fps=24.0)
+    assert not again.created and again.strip_name == report.strip_name
+    assert len(compat.all_strips(scene.sequence_editor)) == 1
+
+
+def test_user_strips_are_not_moved_and_channel_is_free(scene, tmp_path):
+    other = tmp_path / "other.wav"
+    shutil.copy(SPEECH, other)
+    user_strip(scene, "music", other, 1, 1)
+    user_strip(scene, "fx", other, 2, 20)
+    before = positions(scene)
+    report = strips.place_sound_strip(scene, str(SPEECH), start_frame=10, duration=DURATION, fps=24.0)
+    assert report.created and report.channel == 3
+    after = [p for p in positions(scene) if p[0] != report.strip_name]
+    assert after == before
+
+
+def test_same_file_by_other_path_spelling_is_reused(scene, tmp_path):
+    user = user_strip(scene, "dialogue", SPEECH, 4, 30)
+    spelled = str(SPEECH.parent / ".." / SPEECH.parent.name / SPEECH.name)
+    report = strips.place_sound_strip(scene, spelled, start_frame=30, duration=DURATION, fps=24.0)
+    assert report.strip_name == user.name and not report.created
+    assert len(compat.all_strips(scene.sequence_editor)) == 1
+
+
+def test_user_strip_elsewhere_is_not_moved_but_warned(scene):
+    user = user_strip(scene, "dialogue", SPEECH, 2, 100)
+    report = strips.place_sound_strip(scene, str(SPEECH), start_frame=1, duration=DURATION, fps=24.0)
+    assert user.frame_start == 100 and user.channel == 2
+    assert report.warnings and "dialogue" in report.warnings[0] and "100" in report.warnings[0]
+    assert len(compat.all_strips(scene.sequence_editor)) == 1
+
+
+def test_own_strip_follows_a_new_start_frame(scene):
+    first = strips.place_sound_strip(scene, str(SPEECH), start_frame=1, duration=DURATION, fps=24.0)
+    second = strips.place_sound_strip(scene, str(SPEECH), start_frame=50, duration=DURATION, fps=24.0)
+    assert second.strip_name == first.strip_name
+    assert scene.sequence_editor.strips_all[first.strip_name].frame_start == 50
+    assert len(compat.all_strips(scene.sequence_editor)) == 1
+
+
+def test_frame_end_grows_never_shrinks(scene):
+    scene.frame_end = 40
+    report = strips.place_sound_strip(scene, str(SPEECH), start_frame=100, duration=DURATION, fps=24.0)
+    assert scene.frame_end == report.frame_end >= 100 + int(DURATION * 24) - 1
+    scene.frame_end = 1000
+    strips.place_sound_strip(scene, str(SPEECH), start_frame=100, duration=DURATION, fps=24.0)
+    assert scene.frame_end == 1000
+
+
+def test_fractional_fps_strip_length(scene):
+    scene.render.fps, scene.render.fps_base = 30000, 1001
+    report = strips.place_sound_strip(scene, str(SPEECH), start_frame=1, duration=DURATION, fps=30000 / 1001)
+    strip = scene.sequence_editor.strips_all[report.strip_name]
+    assert strip.frame_final_duration == pytest.approx(DURATION * 30000 / 1001, abs=2)
