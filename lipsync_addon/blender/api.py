@@ -20,7 +20,6 @@ Example::
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -127,26 +126,15 @@ def read_transcript_file(path: str) -> str:
 
 
 def load_custom_mapping(path: str) -> dict[str, dict[str, float]]:
-    """Load a user mapping JSON: ``{viseme: {shape_key: weight}}`` (optionally under ``"mapping"``)."""
+    """Load a user mapping JSON (see ``core.visemes.load_custom_mapping``); ``//`` paths are .blend-relative.
+
+    Returns {} for an empty path; raises RigError for a missing or invalid file.
+    """
     if not path:
         return {}
-    full = bpy.path.abspath(path)
-    try:
-        with open(full, encoding="utf-8") as handle:
-            data = json.load(handle)
-    except (OSError, ValueError) as exc:
-        raise RigError(f"Cannot read the custom mapping file '{path}': {exc}") from exc
-    if isinstance(data, dict) and isinstance(data.get("mapping"), dict):
-        data = data["mapping"]
-    if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
-        raise RigError(
-            f"The custom mapping file '{path}' must be a JSON object "
-            '{"viseme": {"shape key name": weight, ...}, ...}.'
-        )
-    try:
-        return {str(v): {str(k): float(w) for k, w in targets.items()} for v, targets in data.items()}
-    except (TypeError, ValueError) as exc:
-        raise RigError(f"The custom mapping file '{path}' has a weight that is not a number: {exc}") from exc
+    from ..core import visemes
+
+    return visemes.load_custom_mapping(bpy.path.abspath(path))
 
 
 def _check_audio_path(audio_path: str) -> str:
@@ -188,7 +176,8 @@ def prepare(
     fps = bake.scene_fps(scene)
     config = PipelineConfig(
         transcript=transcript or "",
-        viseme_set=targets.viseme_set,
+        # With a custom mapping the core merges it over the user's choice again (set "custom").
+        viseme_set=(viseme_set or "auto") if custom_mapping else targets.viseme_set,
         channel_names=list(targets.channel_names),
         custom_mapping=dict(custom_mapping or {}),
         fps=fps,

@@ -202,6 +202,17 @@ class LIPSYNC_OT_generate(bpy.types.Operator):
         return {"RUNNING_MODAL"}
 
     def modal(self, context: Any, event: Any) -> set[str]:
+        try:
+            return self._modal(context, event)
+        except Exception as exc:  # never leave a stuck RUNNING state or a timer behind
+            if self._job is not None:
+                self._job.cancel()
+            self._cleanup(context)
+            _set_state(context, "ERROR", f"Lip sync failed unexpectedly: {exc}")
+            self.report({"ERROR"}, _short(f"Lip sync failed unexpectedly: {exc}"))
+            return {"CANCELLED"}
+
+    def _modal(self, context: Any, event: Any) -> set[str]:
         job = self._job
         if job is None:
             return {"CANCELLED"}

@@ -1,0 +1,142 @@
+"""Headless lip sync of one clip onto one object, saved to a .blend.
+
+Two ways to run it (same options):
+
+    blender -b scene.blend --python scripts/batch_lipsync.py -- \\
+        --object Head --audio line.wav [--text line.txt] [--viseme-set oculus] [--start-frame 1] --out out.blend
+
+    .venv/bin/python scripts/batch_lipsync.py --blend scene.blend \\
+        --object Head --audio line.wav [--text line.txt] --out out.blend
+
+Exit codes: 0 done, 1 lip-sync error (message on stderr, nothing saved), 2 bad command line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+def script_args(argv: list[str]) -> list[str]:
+    """The script's own arguments: after ``--`` inside Blender, else everything after the script."""
+    if "--" in argv:
+        return argv[argv.index("--") + 1 :]
+    return argv[1:]
+
+
+def parse_args(args: list[str]) -> argparse.Namespace:
+    """Parse the command line (see the module docstring)."""
+    parser = argparse.ArgumentParser(
+        prog="batch_lipsync.py", description="Lip-sync a dialogue clip onto an object's shape keys."
+    )
+    parser.add_argument("--blend", help="the .blend to open (default: the file Blender already opened)")
+    parser.add_argument("--object", required=True, help="name of the mesh with mouth shape keys")
+    parser.add_argument("--audio", required=True, help="dialogue clip (WAV, FLAC, OGG, MP3)")
+    parser.add_argument("--text", help="a .txt file with the line's transcript (UTF-8)")
+    parser.add_argument("--transcript", help="the transcript itself (instead of --text)")
+    parser.add_argument("--viseme-set", default="auto", help="auto (detect from shape-key names) or a preset name")
+    parser.add_argument("--start-frame", type=int, default=None, help="frame where the clip starts")
+    parser.add_argument("--scene", default=None, help="scene name (default: the active scene)")
+    parser.add_argument("--strength", type=float, default=1.0, help="mouth motion amplitude, 0..2")
+    parser.add_argument("--smoothing", type=float, default=0.5, help="0 = crisp, 1 = very smooth")
+    parser.add_argument("--mapping", help="custom mapping JSON {viseme: {shape key: weight}}")
+    parser.add_argument("--no-sound-strip", action="store_true", help="do not add the clip to the sequencer")
+    parser.add_argument("--out", help="where to save the result .blend")
+    parser.add_argument("--in-place", action="store_true", help="save over the opened .blend instead of --out")
+    parser.add_argument("--cues", help="also write the cue JSON (words, phones, visemes, curves) here")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines")
+    opts = parser.parse_args(args)
+    if not opts.out and not opts.in_place:
+        parser.error("give --out FILE.blend (or --in-place to overwrite the opened file)")
+    if opts.text and opts.transcript:
+        parser.error("give either --text FILE or --transcript TEXT, not both")
+    return opts
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the batch job; return the process exit code."""
+    try:
+        opts = parse_args(script_args(sys.argv if argv is None else argv))
+    except SystemExit as exc:  # argparse: --help (code 0) or a usage error
+        return EXIT_OK if not exc.code else EXIT_USAGE
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
+    import bpy
+
+    import lipsync_addon
+    from lipsync_addon.blender import api
+    from lipsync_addon.core.types import LipSyncError
+
+    if not hasattr(bpy.types, "LIPSYNC_OT_generate"):
+        lipsync_addon.register()
+    try:
+        if opts.blend:
+            blend = Path(opts.blend)
+            if not blend.is_file():
+                raise LipSyncError(f"The .blend file '{opts.blend}' does not exist.")
+            bpy.ops.wm.open_mainfile(filepath=str(blend.resolve()))
+        if opts.in_place and not bpy.data.filepath:
+            raise LipSyncError("--in-place needs an opened .blend file; use --out instead.")
+        transcript = opts.transcript or ""
+        if opts.text:
+            transcript = api.read_transcript_file(opts.text)
+        mapping = api.load_custom_mapping(opts.mapping) if opts.mapping else None
+
+        def progress(fraction: float, stage: str) -> None:
+            if not opts.quiet:
+                print(f"lipsync: {fraction * 100:5.1f}% {stage}", flush=True)
+
+        started = time.perf_counter()
+        report = api.generate(
+            opts.object,
+            str(Path(opts.audio).resolve()) if not opts.audio.startswith("//") else opts.audio,
+            transcript=transcript,
+            viseme_set=opts.viseme_set,
+            start_frame=opts.start_frame,
+            strength=opts.strength,
+            smoothing=opts.smoothing,
+            scene_name=opts.scene,
+            add_sound_strip=not opts.no_sound_strip,
+            custom_mapping=mapping,
+            progress=progress,
+        )
+        if opts.cues:
+            from lipsync_addon.core.export import cues
+
+            cues.write_json(cues.to_cue_dict(report.result), opts.cues)
+        out = bpy.data.filepath if opts.in_place else str(Path(opts.out).resolve())
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            bpy.ops.wm.save_as_mainfile(filepath=out)
+        except RuntimeError as exc:
+            raise LipSyncError(f"Could not save '{out}': {exc}") from exc
+    except LipSyncError as exc:
+        print(f"lipsync: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    summary = {
+        "object": report.object_name,
+        "action": report.action_name,
+        "viseme_set": report.viseme_set,
+        "channels": len(report.channels),
+        "frame_start": report.frame_start,
+        "frame_end": report.frame_end,
+        "strip": report.strip_name,
+        "seconds": round(time.perf_counter() - started, 2),
+        "saved": out,
+        "warnings": report.warnings,
+    }
+    print("lipsync: done " + json.dumps(summary, ensure_ascii=False), flush=True)
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())
