@@ -8,7 +8,8 @@ Two ways to run it (same options):
     .venv/bin/python scripts/batch_lipsync.py --blend scene.blend \\
         --object Head --audio line.wav [--text line.txt] --out out.blend
 
-Exit codes: 0 done, 1 lip-sync error (message on stderr, nothing saved), 2 bad command line.
+Exit codes: 0 done, 1 lip-sync error (message on stderr, nothing saved), 2 bad command line,
+3 internal error (a bug; traceback on stderr).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import argparse
 import json
 import sys
 import time
+import traceback
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -24,6 +26,7 @@ REPO = Path(__file__).resolve().parent.parent
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+EXIT_BUG = 3
 
 
 def script_args(argv: list[str]) -> list[str]:
@@ -86,6 +89,12 @@ def main(argv: list[str] | None = None) -> int:
             bpy.ops.wm.open_mainfile(filepath=str(blend.resolve()))
         if opts.in_place and not bpy.data.filepath:
             raise LipSyncError("--in-place needs an opened .blend file; use --out instead.")
+        cues = None
+        if opts.cues:
+            try:
+                from lipsync_addon.core.export import cues
+            except ImportError as exc:
+                raise LipSyncError(f"Cue export is not available in this build ({exc}); drop --cues.") from exc
         transcript = opts.transcript or ""
         if opts.text:
             transcript = api.read_transcript_file(opts.text)
@@ -110,8 +119,6 @@ def main(argv: list[str] | None = None) -> int:
             progress=progress,
         )
         if opts.cues:
-            from lipsync_addon.core.export import cues
-
             cues.write_json(cues.to_cue_dict(report.result), opts.cues)
         out = bpy.data.filepath if opts.in_place else str(Path(opts.out).resolve())
         Path(out).parent.mkdir(parents=True, exist_ok=True)
@@ -122,6 +129,10 @@ def main(argv: list[str] | None = None) -> int:
     except LipSyncError as exc:
         print(f"lipsync: error: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    except Exception:  # a bug, not bad input: keep the traceback for the report
+        traceback.print_exc()
+        print("lipsync: internal error (a bug, please report it with the traceback above)", file=sys.stderr)
+        return EXIT_BUG
     summary = {
         "object": report.object_name,
         "action": report.action_name,

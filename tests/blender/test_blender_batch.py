@@ -1,0 +1,62 @@
+"""scripts/batch_lipsync.py with the bpy wheel's Python: a real .blend in, a real .blend out."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import bpy
+from blender_helpers import PRESET_SHAPE_KEYS, REPO, SPEECH, SPEECH_TEXT, make_mesh
+
+from lipsync_addon.blender import bake
+
+SCRIPT = REPO / "scripts" / "batch_lipsync.py"
+
+
+def run_batch(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), *args], cwd=REPO, capture_output=True, text=True, timeout=300, check=False
+    )
+
+
+def save_scene(path) -> None:
+    make_mesh("Head", PRESET_SHAPE_KEYS["oculus"])
+    bpy.ops.wm.save_as_mainfile(filepath=str(path))
+
+
+def test_batch_generates_and_saves(scene, tmp_path):
+    save_scene(tmp_path / "scene.blend")
+    (tmp_path / "line.txt").write_text(SPEECH_TEXT, encoding="utf-8")
+    out = tmp_path / "out" / "lipsynced.blend"
+    done = run_batch(
+        "--blend", str(tmp_path / "scene.blend"), "--object", "Head", "--audio", str(SPEECH),
+        "--text", str(tmp_path / "line.txt"), "--start-frame", "7", "--out", str(out), "--quiet",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert '"action": "LipSync_Head_cmu_arctic_us_aew_a0001"' in done.stdout
+    bpy.ops.wm.open_mainfile(filepath=str(out))
+    action = bpy.data.objects["Head"].data.shape_keys.animation_data.action
+    assert bake.is_owned(action) and action.name == "LipSync_Head_cmu_arctic_us_aew_a0001"
+    assert bpy.context.scene.frame_end >= 7 + 90
+    # the input file was not modified
+    bpy.ops.wm.open_mainfile(filepath=str(tmp_path / "scene.blend"))
+    assert bpy.data.objects["Head"].data.shape_keys.animation_data is None
+
+
+def test_batch_bad_input_exit_codes(scene, tmp_path):
+    save_scene(tmp_path / "scene.blend")
+    out = tmp_path / "out.blend"
+    missing_object = run_batch(
+        "--blend", str(tmp_path / "scene.blend"), "--object", "Nobody", "--audio", str(SPEECH), "--out", str(out)
+    )
+    assert missing_object.returncode == 1
+    assert "no object named 'Nobody'" in missing_object.stderr
+    assert "Traceback" not in missing_object.stderr
+    missing_audio = run_batch(
+        "--blend", str(tmp_path / "scene.blend"), "--object", "Head", "--audio", str(tmp_path / "x.wav"),
+        "--out", str(out),
+    )  # fmt: skip
+    assert missing_audio.returncode == 1 and "does not exist" in missing_audio.stderr
+    assert not out.exists()
+    usage = run_batch("--object", "Head")
+    assert usage.returncode == 2 and "--audio" in usage.stderr
