@@ -1,0 +1,106 @@
+"""The pipeline and the bpy-free CLI end to end on real speech."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from lipsync_addon.core import pipeline
+from lipsync_addon.core.types import AudioError, Cancelled, CancelToken, PipelineConfig, RigError
+
+ROOT = Path(__file__).resolve().parents[2]
+BOBBY = ROOT / "tests" / "data" / "aligned" / "bobby.wav"
+
+
+def cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "lipsync_addon", *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=300, check=False)
+
+
+def test_pipeline_produces_curves_for_a_detected_rig() -> None:
+    names = ["Basis", "viseme_sil", "viseme_PP", "viseme_FF", "viseme_TH", "viseme_DD", "viseme_kk", "viseme_CH",
+             "viseme_SS", "viseme_nn", "viseme_RR", "viseme_aa", "viseme_E", "viseme_I", "viseme_O", "viseme_U"]
+    stages: list[str] = []
+    result = pipeline.run(str(BOBBY), PipelineConfig(transcript="Bobby ripped the ledger", channel_names=names,
+                                                     fps=30.0), progress=lambda f, s: stages.append(s))
+    assert result.viseme_set == "oculus"
+    curves = result.curves
+    assert "mouth_open" in curves.channels and "viseme_PP" in curves.channels
+    assert curves.rate == 30.0 and np.allclose(np.diff(curves.times), 1 / 30.0)
+    for values in curves.channels.values():
+        assert values.shape == curves.times.shape
+        assert values.min() >= 0.0 and values.max() <= 1.0
+    # "bobby": the lips close for the first b (a bilabial) -> PP reaches full closure
+    assert curves.channels["viseme_PP"].max() > 0.99
+    assert stages[-1] == "done"
+    assert result.provenance["backend"] == "pocketsphinx"
+
+
+def test_pipeline_bad_inputs_raise_user_errors(tmp_path: Path) -> None:
+    with pytest.raises(AudioError):
+        pipeline.run(str(tmp_path / "missing.wav"), PipelineConfig(viseme_set="oculus"))
+    with pytest.raises(RigError):
+        pipeline.run(str(BOBBY), PipelineConfig(channel_names=["Basis", "Smile", "Frown"]))
+    token = CancelToken()
+    token.cancel()
+    with pytest.raises(Cancelled):
+        pipeline.run(str(BOBBY), PipelineConfig(viseme_set="oculus"), cancel=token)
+
+
+@pytest.mark.parametrize("rate", [8000, 96000])
+def test_pipeline_extreme_rates_and_channels(tmp_path: Path, rate: int) -> None:
+    data, src = sf.read(BOBBY, dtype="float32")
+    from lipsync_addon.core.audio import resample
+
+    x = resample(data, src, rate)
+    path = tmp_path / f"ünï {rate}.wav"
+    sf.write(path, np.stack([x, x * 0.5, x * 0.2], axis=1), rate, subtype="PCM_24")
+    result = pipeline.run(str(path), PipelineConfig(transcript="Bobby ripped the ledger", viseme_set="arkit"))
+    assert [w.text for w in result.transcript.words] == ["bobby", "ripped", "the", "ledger"]
+    assert abs(result.duration - len(x) / rate) < 1e-3
+
+
+def test_cli_writes_versioned_json_and_textgrid(tmp_path: Path) -> None:
+    text = tmp_path / "line.txt"
+    text.write_text("Bobby ripped the ledger\n", encoding="utf-8")
+    out = tmp_path / "cues ü.json"
+    tg = tmp_path / "a.TextGrid"
+    proc = cli("analyze", str(BOBBY), "--text", str(text), "--fps", "24", "-o", str(out),
+               "--textgrid", str(tg), "--progress", "json")
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(out.read_text(encoding="utf-8"))
+    assert data["version"] and [w["text"] for w in data["words"]] == ["bobby", "ripped", "the", "ledger"]
+    assert "mouth_open" in data["curves"]["channels"]
+    progress = [json.loads(line) for line in proc.stderr.splitlines() if line.startswith("{")]
+    assert progress and progress[-1]["fraction"] == 1.0
+    from lipsync_addon.core.textgrid import read_textgrid
+
+    tiers = read_textgrid(tg)
+    assert [iv.text for iv in tiers["words"].intervals] == ["bobby", "ripped", "the", "ledger"]
+
+
+def test_cli_rhubarb_format_without_transcript(tmp_path: Path) -> None:
+    out = tmp_path / "r.json"
+    proc = cli("analyze", str(BOBBY), "--format", "rhubarb", "-o", str(out))
+    assert proc.returncode == 0, proc.stderr
+    cues = json.loads(out.read_text(encoding="utf-8"))["mouthCues"]
+    assert cues and set(c["value"] for c in cues) <= set("ABCDEFGHX")
+    assert cues[0]["start"] == 0.0
+
+
+def test_cli_errors_are_messages_not_tracebacks(tmp_path: Path) -> None:
+    bad = tmp_path / "notes.txt"
+    bad.write_text("not audio", encoding="utf-8")
+    proc = cli("analyze", str(bad))
+    assert proc.returncode == 1
+    assert "error:" in proc.stderr and "Traceback" not in proc.stderr and "WAV" in proc.stderr
+    proc = cli("analyze", str(BOBBY), "-o", str(tmp_path / "no" / "such" / "dir" / "x.json"))
+    assert proc.returncode == 1 and "does not exist" in proc.stderr
+    proc = cli("analyze")
+    assert proc.returncode == 2
