@@ -90,7 +90,7 @@ def test_cli_rhubarb_format_without_transcript(tmp_path: Path) -> None:
     proc = cli("analyze", str(BOBBY), "--format", "rhubarb", "-o", str(out))
     assert proc.returncode == 0, proc.stderr
     cues = json.loads(out.read_text(encoding="utf-8"))["mouthCues"]
-    assert cues and set(c["value"] for c in cues) <= set("ABCDEFGHX")
+    assert cues and {c["value"] for c in cues} <= set("ABCDEFGHX")
     assert cues[0]["start"] == 0.0
 
 
