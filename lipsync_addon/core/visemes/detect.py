@@ -180,7 +180,9 @@ def _no_match_message(channel_names: list[str], ranked: list[SetMatch]) -> str:
         found = by_name[name].matched if name in by_name else {}
         missing = [c for c in vset.core if c not in found]
         note = f" (missing: {', '.join(missing)})" if missing and found else ""
-        lines.append(f"  {name}: {', '.join(vset.expected_names())}{note}")
+        aliases = [a for alts in vset.channels.values() for a in alts]
+        also = f"; also accepted: {', '.join(aliases)}" if aliases else ""
+        lines.append(f"  {name}: {', '.join(vset.expected_names())}{also}{note}")
     return "\n".join(lines)
 
 

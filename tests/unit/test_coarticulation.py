@@ -1,0 +1,215 @@
+"""Coarticulation rules: closure/contact, pause hold vs relax, no flutter, bounds, mouth_open, mapping."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lipsync_addon.core.animate import coarticulate, find_flutter, map_to_channels, sample_times
+from lipsync_addon.core.phonemes import arpabet_to_ipa
+from lipsync_addon.core.textgrid import read_textgrid
+from lipsync_addon.core.types import Phone, VisemeSegment
+from lipsync_addon.core.visemes import canonical_visemes, load_viseme_set, phones_to_visemes, resolve_mapping
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "aligned"
+VIS = canonical_visemes()
+
+
+def _vowel_consonant_vowel(cons: str, start: float, length: float) -> list[VisemeSegment]:
+    return [
+        VisemeSegment("aa", 0.1, start, "ɑ"),
+        VisemeSegment(cons, start, start + length, "p" if cons == "PP" else "f"),
+        VisemeSegment("aa", start + length, start + 0.25, "ɑ"),
+    ]
+
+
+def _matrix(curves) -> np.ndarray:
+    return np.stack([curves.channels[v] for v in VIS], axis=1)
+
+
+def _full_rows(curves, viseme: str) -> np.ndarray:
+    """Sample indices where ``viseme`` is at 1 and every other viseme at 0."""
+    w = _matrix(curves)
+    col = VIS.index(viseme)
+    others = np.delete(w, col, axis=1)
+    return np.nonzero((w[:, col] >= 1.0 - 1e-9) & (others.max(axis=1) <= 1e-9))[0]
+
+
+def _independent_flutter(x: np.ndarray, min_prominence: float = 0.05) -> list[int]:
+    """Single-sample peaks whose neighbours both sit below half the peak's prominence.
+
+    Prominence is the topographic one (height above the higher of the two lowest points reached
+    before climbing above the peak on each side), written here independently of scipy.
+    """
+    bad = []
+    for k in range(1, len(x) - 1):
+        if not (x[k] > x[k - 1] and x[k] > x[k + 1]):
+            continue
+        i, left = k, x[k]
+        while i > 0 and x[i - 1] <= x[k]:
+            i -= 1
+            left = min(left, x[i])
+        j, right = k, x[k]
+        while j < len(x) - 1 and x[j + 1] <= x[k]:
+            j += 1
+            right = min(right, x[j])
+        height = x[k] - max(left, right)
+        if height >= min_prominence and max(x[k - 1], x[k + 1]) < x[k] - height / 2 - 1e-9:
+            bad.append(k)
+    return bad
+
+
+@pytest.mark.parametrize("fps", [24.0, 30.0, 23.976, 25.0, 60.0])
+@pytest.mark.parametrize("cons", ["PP", "FF"])
+def test_short_closure_reaches_full_weight_at_any_phase(fps: float, cons: str) -> None:
+    # a 15 ms consonant between vowels, slid across one frame period in 12 phases
+    for phase in np.linspace(0.0, 1.0 / fps, 12, endpoint=False):
+        start = 0.3 + phase
+        curves = coarticulate(_vowel_consonant_vowel(cons, start, 0.015), 0.8, fps=fps, strength=1.0, smoothing=0.5)
+        rows = _full_rows(curves, cons)
+        assert len(rows) >= 1, (fps, phase)
+        near = rows[np.abs(curves.times[rows] - (start + 0.0075)) <= 1.0 / fps + 1e-9]
+        assert len(near) >= 1, (fps, phase, curves.times[rows])
+        if cons == "PP":
+            assert np.all(curves.channels["mouth_open"][near] == 0.0)
+        else:
+            assert np.all(curves.channels["mouth_open"][near] <= 0.1)
+        for name, values in curves.channels.items():
+            assert not _independent_flutter(values), (fps, phase, name)
+
+
+def test_ten_ms_phone_closes_at_24_fps_in_phone_pipeline() -> None:
+    phones = [Phone("sil", 0, 0.2), Phone("æ", 0.2, 0.41, 1, 0), Phone("p", 0.41, 0.42, 1, 0),
+              Phone("ɑ", 0.42, 0.6, 1, 0), Phone("sil", 0.6, 1.0)]
+    curves = coarticulate(phones_to_visemes(phones), 1.0, fps=24, strength=1.0, smoothing=0.5)
+    rows = _full_rows(curves, "PP")
+    assert len(rows) >= 1 and abs(curves.times[rows[0]] - 0.415) <= 1 / 24
+
+
+def _reference_phones(name: str) -> tuple[list[Phone], float]:
+    tiers = read_textgrid(DATA / f"{name}.TextGrid")
+    tier = tiers.get("phones") or next(t for n, t in tiers.items() if "phone" in n.lower())
+    phones = [Phone(arpabet_to_ipa(iv.text) if iv.text.strip() else "sil", iv.start, iv.end) for iv in tier.intervals]
+    return phones, max(iv.end for iv in tier.intervals)
+
+
+@pytest.mark.parametrize("name", ["acoustic_corpus", "cold_corpus"])
+@pytest.mark.parametrize("fps", [24.0, 29.97])
+def test_real_alignment_every_bilabial_closes_and_nothing_flutters(name: str, fps: float) -> None:
+    phones, duration = _reference_phones(name)
+    segs = phones_to_visemes(phones)
+    curves = coarticulate(segs, duration, fps=fps, strength=1.0, smoothing=0.5)
+    for cons in ("PP", "FF"):
+        rows = set(_full_rows(curves, cons).tolist())
+        targets = [s for s in segs if s.viseme == cons and s.weight >= 0.95]
+        assert targets, cons
+        for s in targets:
+            centre_frame = round(0.5 * (s.start + s.end) * fps)
+            assert rows & set(range(centre_frame - 2, centre_frame + 3)), (cons, s)
+    for ch, values in curves.channels.items():
+        assert not _independent_flutter(values), ch
+        assert not find_flutter(values), ch
+    w = _matrix(curves)
+    assert np.allclose(w.sum(axis=1), 1.0)
+    assert w.min() >= 0.0 and w.max() <= 1.0
+
+
+def test_short_pause_holds_long_pause_relaxes() -> None:
+    def line(gap: float) -> list[VisemeSegment]:
+        return [VisemeSegment("aa", 0.3, 0.6, "ɑ"), VisemeSegment("aa", 0.6 + gap, 0.9 + gap, "ɑ")]
+
+    fps = 60.0
+    held = coarticulate(line(0.12), 1.5, fps=fps, strength=1.0, smoothing=0.5)
+    pause = (held.times > 0.6) & (held.times < 0.72)
+    assert held.channels["sil"][pause].max() < 0.05
+    assert held.channels["mouth_open"][pause].min() > 0.6
+    relaxed = coarticulate(line(0.6), 2.0, fps=fps, strength=1.0, smoothing=0.5)
+    middle = np.abs(relaxed.times - 0.9) < 0.05
+    assert relaxed.channels["sil"][middle].min() > 0.9
+    assert relaxed.channels["mouth_open"][middle].max() < 0.1
+    # the clip starts and ends at rest
+    assert relaxed.channels["sil"][0] > 0.95 and relaxed.channels["sil"][-1] > 0.95
+
+
+def test_random_dense_streams_bounds_convexity_and_no_flutter() -> None:
+    rng = np.random.default_rng(7)
+    for trial in range(6):
+        t, segs = 0.0, []
+        while t < 20.0:
+            d = float(rng.uniform(0.005, 0.25))
+            segs.append(VisemeSegment(VIS[int(rng.integers(0, len(VIS)))], t, t + d, weight=float(rng.uniform(0.5, 1))))
+            t += d + (float(rng.uniform(0, 0.4)) if rng.random() < 0.1 else 0.0)
+        fps = [24.0, 30.0, 23.976, 60.0, 25.0, 12.0][trial]
+        strength = [1.0, 0.5, 1.8, 1.0, 1.0, 1.3][trial]
+        curves = coarticulate(segs, t, fps=fps, strength=strength, smoothing=float(rng.uniform(0, 1)))
+        assert set(curves.channels) == {*VIS, "mouth_open"}
+        for name, values in curves.channels.items():
+            assert values.shape == curves.times.shape
+            assert values.min() >= 0.0 and values.max() <= 1.0, name
+            assert not _independent_flutter(values), (trial, name)
+        if strength == 1.0:
+            assert np.allclose(_matrix(curves).sum(axis=1), 1.0)
+
+
+def test_times_cover_duration_at_fractional_fps() -> None:
+    curves = coarticulate([VisemeSegment("aa", 0.1, 0.5)], 1.0, fps=23.976, strength=1.0, smoothing=0.5)
+    assert np.allclose(curves.times, np.arange(len(curves.times)) / 23.976)
+    assert curves.times[0] == 0.0 and curves.times[-1] >= 1.0 and curves.times[-2] < 1.0
+    assert curves.rate == 23.976
+    assert np.array_equal(sample_times(1.0, 23.976), curves.times)
+
+
+def test_mouth_open_follows_openness_and_strength() -> None:
+    segs = [VisemeSegment("aa", 0.2, 0.5), VisemeSegment("I", 0.5, 0.8), VisemeSegment("PP", 0.8, 0.9),
+            VisemeSegment("O", 0.9, 1.2)]
+    full = coarticulate(segs, 1.5, fps=30, strength=1.0, smoothing=0.5)
+    mo = full.channels["mouth_open"]
+    at = lambda t: float(mo[round(t * 30)])  # noqa: E731
+    assert at(0.35) > at(0.65) > 0.1          # aa more open than I
+    assert at(0.85) == 0.0                    # lips closed
+    assert at(0.0) < 0.02                     # (nearly) at rest 0.2 s before speech
+    half = coarticulate(segs, 1.5, fps=30, strength=0.5, smoothing=0.5)
+    assert half.channels["aa"].max() == pytest.approx(0.5 * full.channels["aa"].max(), rel=0.05)
+    assert half.channels["mouth_open"].max() < full.channels["mouth_open"].max()
+    assert len(_full_rows(half, "PP")) >= 1  # closure stays complete at any strength
+    none = coarticulate(segs, 1.5, fps=30, strength=0.0, smoothing=0.5)
+    assert none.channels["sil"].min() == 1.0 and none.channels["mouth_open"].max() == 0.0
+
+
+def test_smoothing_widens_anticipation() -> None:
+    segs = [VisemeSegment("E", 0.2, 0.6), VisemeSegment("U", 0.6, 0.9)]
+    crisp = coarticulate(segs, 1.2, fps=100, strength=1.0, smoothing=0.0)
+    smooth = coarticulate(segs, 1.2, fps=100, strength=1.0, smoothing=1.0)
+    k = round(0.5 * 100)  # 100 ms before the U starts
+    assert smooth.channels["U"][k] > crisp.channels["U"][k] + 0.05
+    assert smooth.channels["U"][k] > 0.1  # lips start rounding ahead of the vowel
+
+
+def test_empty_input_is_rest_and_bad_arguments_raise() -> None:
+    curves = coarticulate([], 0.5, fps=24, strength=1.0, smoothing=0.5)
+    assert curves.channels["sil"].min() == 1.0 and curves.channels["mouth_open"].max() == 0.0
+    assert len(coarticulate([], 0.0, fps=24).times) == 1
+    with pytest.raises(ValueError):
+        coarticulate([], 1.0, fps=0.0)
+    with pytest.raises(ValueError):
+        coarticulate([VisemeSegment("XX", 0, 1)], 1.0, fps=24)
+
+
+def test_map_to_channels_mixes_and_clips() -> None:
+    phones, duration = _reference_phones("acoustic_corpus")
+    vc = coarticulate(phones_to_visemes(phones), duration, fps=24, strength=1.0, smoothing=0.5)
+    _, mapping = resolve_mapping("arkit", [])
+    rig = map_to_channels(vc, mapping)
+    arkit = load_viseme_set("arkit")
+    assert set(rig.channels) == {c for m in mapping.values() for c in m} | {"mouth_open"}
+    assert set(rig.channels) <= set(arkit.expected_names()) | {"mouth_open"}
+    expected = sum(vc.channels[v] * mapping[v].get("jawOpen", 0.0) for v in VIS)
+    assert np.allclose(rig.channels["jawOpen"], np.clip(expected, 0, 1), atol=0.02)
+    assert np.array_equal(rig.channels["mouth_open"], vc.channels["mouth_open"])
+    for values in rig.channels.values():
+        assert values.min() >= 0.0 and values.max() <= 1.0
+    # weights above 1 in the mapping are clipped
+    hot = map_to_channels(vc, {"aa": {"Open": 3.0}})
+    assert hot.channels["Open"].max() == 1.0
