@@ -20,6 +20,7 @@ import sys
 import time
 import traceback
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -79,8 +80,19 @@ def main(argv: list[str] | None = None) -> int:
     from lipsync_addon.blender import api
     from lipsync_addon.core.types import LipSyncError
 
-    if not hasattr(bpy.types, "LIPSYNC_OT_generate"):
+    registered_here = not hasattr(bpy.types, "LIPSYNC_OT_generate")
+    if registered_here:
         lipsync_addon.register()
+    try:
+        return _run(opts, bpy, api, LipSyncError)
+    finally:
+        # Unregister what we registered: the bpy 4.2 wheel crashes at exit with classes still registered.
+        if registered_here:
+            lipsync_addon.unregister()
+
+
+def _run(opts: argparse.Namespace, bpy: Any, api: Any, LipSyncError: type[Exception]) -> int:  # noqa: N803
+    """Open, generate, save; return the exit code."""
     try:
         if opts.blend:
             blend = Path(opts.blend)
