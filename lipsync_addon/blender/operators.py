@@ -9,6 +9,7 @@ call (one undo step). ``execute`` is the blocking path (background mode, scripts
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import bpy
@@ -133,6 +134,110 @@ def _store_report(context: Any, report: api.GenerateReport) -> None:
     state.detected_set = report.viseme_set
 
 
+def done_message(report: api.GenerateReport) -> str:
+    """One-line summary of a finished generate, for the status report and the panel."""
+    return (
+        f"Lip sync: {len(report.channels)} shape keys keyed on '{report.object_name}', frames "
+        f"{report.frame_start}-{report.frame_end} ({report.viseme_set}), action '{report.action_name}'."
+    )
+
+
+@dataclass
+class Outcome:
+    """How a session ended: operator return status plus the reports to show.
+
+    Attributes:
+        status: "FINISHED" (baked, one undo step) or "CANCELLED" (nothing changed).
+        reports: (level, message) pairs for ``Operator.report`` ("INFO", "WARNING", "ERROR").
+        report: the GenerateReport when baked.
+    """
+
+    status: str
+    reports: list[tuple[str, str]] = field(default_factory=list)
+    report: api.GenerateReport | None = None
+
+
+def _outcome_from_report(context: Any, report: api.GenerateReport) -> Outcome:
+    message = done_message(report)
+    _set_state(context, "DONE", message, 1.0, "done")
+    _store_report(context, report)
+    reports = [("INFO", message)] + [("WARNING", _short(w)) for w in report.warnings[:5]]
+    return Outcome("FINISHED", reports, report)
+
+
+def _outcome_from_error(context: Any, exc: LipSyncError) -> Outcome:
+    if isinstance(exc, Cancelled):
+        _set_state(context, "CANCELLED", "Cancelled; nothing was changed.")
+        return Outcome("CANCELLED", [("WARNING", "Lip sync cancelled; nothing was changed.")])
+    _set_state(context, "ERROR", str(exc))
+    return Outcome("CANCELLED", [("ERROR", _short(str(exc)))])
+
+
+class GenerateSession:
+    """The interactive run, independent of the operator instance (so tests can drive it).
+
+    ``start`` launches the worker and the 0.1 s timer; ``tick`` (on each timer
+    event) polls the worker and, once it is done, bakes via :func:`api.apply`
+    on the main thread; ``escape`` cancels and changes nothing.
+    """
+
+    def __init__(self, request: api.GenerateRequest) -> None:
+        self.job = Job(request)
+        self.timer: Any = None
+
+    def start(self, context: Any) -> None:
+        """Start the worker thread and the poll timer; show progress."""
+        self.job.start()
+        if context.window is not None:
+            self.timer = context.window_manager.event_timer_add(POLL_INTERVAL, window=context.window)
+        _set_state(context, "RUNNING", "Analyzing the clip... (Esc to cancel)", 0.0, "starting")
+        _status_text(context, 0.0, "starting")
+
+    def tick(self, context: Any) -> Outcome | None:
+        """Poll the worker; None while it runs, else the finished Outcome (baked or not)."""
+        if not self.job.poll():
+            _set_state(context, "RUNNING", "Analyzing the clip... (Esc to cancel)", self.job.fraction, self.job.stage)
+            _status_text(context, self.job.fraction, self.job.stage)
+            return None
+        self.cleanup(context)
+        return self.finish(context)
+
+    def finish(self, context: Any) -> Outcome:
+        """Bake the finished job's result in one main-thread call (one undo step)."""
+        try:
+            if self.job.error is not None:
+                raise self.job.error
+            if self.job.result is None:
+                raise Cancelled("Lip sync was cancelled.")
+            report = api.apply(self.job.request, self.job.result)
+        except LipSyncError as exc:
+            return _outcome_from_error(context, exc)
+        return _outcome_from_report(context, report)
+
+    def escape(self, context: Any) -> Outcome:
+        """Esc: stop the worker (its result is discarded), change nothing."""
+        self.job.cancel()
+        self.cleanup(context)
+        return _outcome_from_error(context, Cancelled("Lip sync was cancelled."))
+
+    def cleanup(self, context: Any) -> None:
+        """Remove the timer and the status-bar text (safe to call twice)."""
+        if self.timer is not None:
+            context.window_manager.event_timer_remove(self.timer)
+            self.timer = None
+        workspace = getattr(context, "workspace", None)
+        if workspace is not None:
+            workspace.status_text_set(None)
+        _redraw(context)
+
+
+def _status_text(context: Any, fraction: float, stage: str) -> None:
+    workspace = getattr(context, "workspace", None)
+    if workspace is not None:
+        workspace.status_text_set(f"Lip Sync: {stage} {fraction * 100:.0f}%  (Esc to cancel)")
+    _redraw(context)
+
+
 class LIPSYNC_OT_generate(bpy.types.Operator):
     """Analyze the clip and bake lip-sync keys on the mesh's shape keys"""
 
@@ -146,8 +251,7 @@ class LIPSYNC_OT_generate(bpy.types.Operator):
     )
     transcript: StringProperty(name="Transcript", description="The line's text (empty: the panel's transcript)")
 
-    _job: Job | None = None
-    _timer: Any = None
+    _session: GenerateSession | None = None
 
     @classmethod
     def poll(cls, context: Any) -> bool:
@@ -173,13 +277,10 @@ class LIPSYNC_OT_generate(bpy.types.Operator):
             finally:
                 if use_cursor_progress:
                     wm.progress_end()
-            report = api.apply(request, result)
+            outcome = _outcome_from_report(context, api.apply(request, result))
         except LipSyncError as exc:
-            _set_state(context, "ERROR", str(exc))
-            self.report({"ERROR"}, _short(str(exc)))
-            return {"CANCELLED"}
-        self._finish_report(context, report)
-        return {"FINISHED"}
+            outcome = _outcome_from_error(context, exc)
+        return self._report(outcome)
 
     # ------------------------------------------------------------------ interactive path
     def invoke(self, context: Any, event: Any) -> set[str]:
@@ -189,100 +290,37 @@ class LIPSYNC_OT_generate(bpy.types.Operator):
         try:
             request = build_request(context, self)
         except LipSyncError as exc:
-            _set_state(context, "ERROR", str(exc))
-            self.report({"ERROR"}, _short(str(exc)))
-            return {"CANCELLED"}
-        self._job = Job(request)
-        self._job.start()
-        wm = context.window_manager
-        self._timer = wm.event_timer_add(POLL_INTERVAL, window=context.window)
-        wm.modal_handler_add(self)
-        _set_state(context, "RUNNING", "Analyzing the clip... (Esc to cancel)", 0.0, "starting")
-        self._status_text(context, 0.0, "starting")
+            return self._report(_outcome_from_error(context, exc))
+        self._session = GenerateSession(request)
+        self._session.start(context)
+        context.window_manager.modal_handler_add(self)
         return {"RUNNING_MODAL"}
 
     def modal(self, context: Any, event: Any) -> set[str]:
+        session = self._session
+        if session is None:
+            return {"CANCELLED"}
         try:
-            return self._modal(context, event)
-        except Exception as exc:  # never leave a stuck RUNNING state or a timer behind
-            if self._job is not None:
-                self._job.cancel()
-            self._cleanup(context)
-            _set_state(context, "ERROR", f"Lip sync failed unexpectedly: {exc}")
-            self.report({"ERROR"}, _short(f"Lip sync failed unexpectedly: {exc}"))
-            return {"CANCELLED"}
-
-    def _modal(self, context: Any, event: Any) -> set[str]:
-        job = self._job
-        if job is None:
-            return {"CANCELLED"}
-        if event.type == "ESC" and event.value == "PRESS":
-            job.cancel()
-            self._cleanup(context)
-            _set_state(context, "CANCELLED", "Cancelled; nothing was changed.")
-            self.report({"WARNING"}, "Lip sync cancelled; nothing was changed.")
-            return {"CANCELLED"}
-        if event.type != "TIMER" or event.timer != self._timer:
-            return {"PASS_THROUGH"}
-        if not job.poll():
-            _set_state(context, "RUNNING", "Analyzing the clip... (Esc to cancel)", job.fraction, job.stage)
-            self._status_text(context, job.fraction, job.stage)
-            _redraw(context)
-            return {"PASS_THROUGH"}
-        self._cleanup(context)
-        return self.finish(context, job)
-
-    def finish(self, context: Any, job: Job) -> set[str]:
-        """Bake a finished job's result (main thread, one undo step) and report."""
-        try:
-            if job.error is not None:
-                raise job.error
-            if job.result is None:
-                raise Cancelled("Lip sync was cancelled.")
-            report = api.apply(job.request, job.result)
-        except Cancelled:
-            _set_state(context, "CANCELLED", "Cancelled; nothing was changed.")
-            return {"CANCELLED"}
-        except LipSyncError as exc:
-            _set_state(context, "ERROR", str(exc))
-            self.report({"ERROR"}, _short(str(exc)))
-            return {"CANCELLED"}
-        self._finish_report(context, report)
-        return {"FINISHED"}
+            if event.type == "ESC" and event.value == "PRESS":
+                return self._report(session.escape(context))
+            if event.type != "TIMER":
+                return {"PASS_THROUGH"}
+            outcome = session.tick(context)
+            return {"PASS_THROUGH"} if outcome is None else self._report(outcome)
+        except Exception as exc:  # a bug: never leave a stuck RUNNING state or a timer behind
+            session.job.cancel()
+            session.cleanup(context)
+            return self._report(_outcome_from_error(context, LipSyncError(f"Lip sync failed unexpectedly: {exc}")))
 
     def cancel(self, context: Any) -> None:
         """Blender cancelled the modal (file load, quit): stop the worker, change nothing."""
-        if self._job is not None:
-            self._job.cancel()
-        self._cleanup(context)
-        _set_state(context, "CANCELLED", "Cancelled; nothing was changed.")
+        if self._session is not None:
+            self._session.escape(context)
 
-    # ------------------------------------------------------------------ helpers
-    def _finish_report(self, context: Any, report: api.GenerateReport) -> None:
-        message = (
-            f"Lip sync: {len(report.channels)} shape keys keyed on '{report.object_name}', frames "
-            f"{report.frame_start}-{report.frame_end} ({report.viseme_set}), action '{report.action_name}'."
-        )
-        _set_state(context, "DONE", message, 1.0, "done")
-        _store_report(context, report)
-        self.report({"INFO"}, message)
-        for warning in report.warnings[:5]:
-            self.report({"WARNING"}, _short(warning))
-
-    def _status_text(self, context: Any, fraction: float, stage: str) -> None:
-        workspace = getattr(context, "workspace", None)
-        if workspace is not None:
-            workspace.status_text_set(f"Lip Sync: {stage} {fraction * 100:.0f}%  (Esc to cancel)")
-        _redraw(context)
-
-    def _cleanup(self, context: Any) -> None:
-        if self._timer is not None:
-            context.window_manager.event_timer_remove(self._timer)
-            self._timer = None
-        workspace = getattr(context, "workspace", None)
-        if workspace is not None:
-            workspace.status_text_set(None)
-        _redraw(context)
+    def _report(self, outcome: Outcome) -> set[str]:
+        for level, message in outcome.reports:
+            self.report({level}, message)
+        return {outcome.status}
 
 
 class LIPSYNC_OT_mapping_add(bpy.types.Operator):
