@@ -1,0 +1,91 @@
+"""Panel settings feeding the operator: viseme-set enum, custom mapping list, transcript sources."""
+
+from __future__ import annotations
+
+import json
+
+import bpy
+import pytest
+from blender_helpers import PRESET_SHAPE_KEYS, SPEECH, SPEECH_TEXT, make_mesh
+
+from lipsync_addon.blender import api, compat, panels
+
+
+def test_viseme_set_enum_lists_presets(scene):
+    obj = make_mesh("Head", PRESET_SHAPE_KEYS["arkit"])
+    # a dynamic enum lists its items only through its callback: check them by assignment
+    for name in ("auto", "oculus", "arkit", "vrm", "vrchat", "rhubarb", "preston_blair"):
+        obj.lipsync.viseme_set = name
+        assert obj.lipsync.viseme_set == name
+    with pytest.raises(TypeError):
+        obj.lipsync.viseme_set = "no_such_set"
+    obj.lipsync.viseme_set = "auto"
+    assert panels.detected_viseme_set(obj) == ("arkit", "")
+
+
+def test_detected_set_shows_the_problem(scene):
+    obj = make_mesh("Blob", ["smile"])
+    detected, problem = panels.detected_viseme_set(obj)
+    assert detected == "" and "viseme_aa" in problem
+
+
+def test_panel_mapping_list_drives_custom_names(scene):
+    obj = make_mesh("Puppet", ["Closed", "Open", "Round", "Wide"])
+    for viseme, shape in (("PP", "Closed"), ("aa", "Open"), ("O", "Round"), ("U", "Round"), ("E", "Wide")):
+        bpy.context.view_layer.objects.active = obj
+        assert bpy.ops.lipsync.mapping_add() == {"FINISHED"}
+        entry = obj.lipsync.mapping[-1]
+        entry.viseme, entry.shape_key, entry.weight = viseme, shape, 1.0
+    result = bpy.ops.lipsync.generate(object_name="Puppet", audio_path=str(SPEECH), transcript=SPEECH_TEXT)
+    assert result == {"FINISHED"}
+    key = obj.data.shape_keys
+    keyed = {fc.data_path for fc in compat.action_fcurves(key.animation_data.action, key)}
+    assert 'key_blocks["Closed"].value' in keyed and 'key_blocks["Open"].value' in keyed
+    assert bpy.context.window_manager.lipsync_job.detected_set == "custom"
+
+
+def test_custom_mapping_file_through_api(scene, tmp_path):
+    make_mesh("Puppet", ["Closed", "Open"])
+    path = tmp_path / "map.json"
+    path.write_text(json.dumps({"mapping": {"PP": {"Closed": 1.0}, "aa": {"Open": 1.0}}}), encoding="utf-8")
+    report = api.generate(
+        "Puppet", str(SPEECH), transcript=SPEECH_TEXT, custom_mapping=api.load_custom_mapping(str(path))
+    )
+    assert set(report.channels) == {"Closed", "Open"}
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json", encoding="utf-8")
+    with pytest.raises(api.RigError, match="custom mapping"):
+        api.load_custom_mapping(str(broken))
+
+
+def test_transcript_file_source_and_bad_file(scene, tmp_path):
+    obj = make_mesh("Head", PRESET_SHAPE_KEYS["oculus"])
+    bpy.context.view_layer.objects.active = obj
+    line = tmp_path / "línea.txt"
+    line.write_text("\ufeff" + SPEECH_TEXT, encoding="utf-8")
+    settings = scene.lipsync
+    settings.audio_path = str(SPEECH)
+    settings.transcript_source = "FILE"
+    settings.transcript_path = str(line)
+    assert bpy.ops.lipsync.generate() == {"FINISHED"}
+    settings.transcript_path = str(tmp_path / "missing.txt")
+    with pytest.raises(RuntimeError, match="Cannot read the transcript file"):
+        bpy.ops.lipsync.generate()
+
+
+def test_sound_strip_as_clip_source(scene):
+    if not compat.has_audio():
+        pytest.skip("this bpy build has no audio")
+    obj = make_mesh("Head", PRESET_SHAPE_KEYS["oculus"])
+    bpy.context.view_layer.objects.active = obj
+    editor = scene.sequence_editor_create()
+    strip = compat.top_level_strips(editor).new_sound("dialogue", str(SPEECH), channel=3, frame_start=48)
+    settings = scene.lipsync
+    settings.clip_source = "STRIP"
+    settings.sound_strip = strip.name
+    settings.transcript = SPEECH_TEXT
+    assert bpy.ops.lipsync.generate() == {"FINISHED"}
+    key = obj.data.shape_keys
+    first = min(kp.co[0] for fc in compat.action_fcurves(key.animation_data.action, key) for kp in fc.keyframe_points)
+    assert first == pytest.approx(48.0)
+    assert [(s.name, s.channel, s.frame_start) for s in compat.all_strips(editor)] == [("dialogue", 3, 48)]
