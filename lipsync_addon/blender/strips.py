@@ -163,6 +163,7 @@ def place_sound_strip(
         report.warnings.append(f"Blender could not play '{audio_path}'; no sound strip added.")
         return report
     strip[OWNER_TAG] = True
+    strip.select = False  # leave the user's sequencer selection as it was
     report.strip_name, report.channel, report.created = strip.name, strip.channel, True
     report.frame_end = extend_frame_end(scene, max(end_frame, strip.frame_final_end - 1))
     return report

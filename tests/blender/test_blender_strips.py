@@ -40,11 +40,16 @@ def test_new_strip_at_start_frame_then_reused(scene):
 def test_user_strips_are_not_moved_and_channel_is_free(scene, tmp_path):
     other = tmp_path / "other.wav"
     shutil.copy(SPEECH, other)
-    user_strip(scene, "music", other, 1, 1)
-    user_strip(scene, "fx", other, 2, 20)
+    music = user_strip(scene, "music", other, 1, 1)
+    fx = user_strip(scene, "fx", other, 2, 20)
+    music.select, fx.select = True, False
+    scene.sequence_editor.active_strip = music
     before = positions(scene)
     report = strips.place_sound_strip(scene, str(SPEECH), start_frame=10, duration=DURATION, fps=24.0)
     assert report.created and report.channel == 3
+    # the user's selection and active strip are as they were
+    assert music.select and not fx.select and scene.sequence_editor.active_strip == music
+    assert not scene.sequence_editor.strips_all[report.strip_name].select
     after = [p for p in positions(scene) if p[0] != report.strip_name]
     assert after == before
 
