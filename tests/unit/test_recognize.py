@@ -105,4 +105,4 @@ def test_accuracy_floors_on_real_speech_with_reference_alignments() -> None:
     assert with_text.agreement >= 0.78
     without = total(evaluate(DATA, with_transcript=False))
     print(f"without transcript: F1 {without.f1:.3f}, viseme agreement {without.agreement:.3f}")
-    assert without.agreement >= 0.64
+    assert without.agreement >= 0.67

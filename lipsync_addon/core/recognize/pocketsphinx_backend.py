@@ -31,6 +31,8 @@ ALIGN_BEAMS = (1e-80, 1e-160, 1e-300)
 MAX_CHUNK = 30.0
 #: Fillers the en-us dictionary knows; never turned into words.
 _FILLERS = {"<s>", "</s>", "<sil>", "[noise]", "[speech]", "++noise++", "+nsn+", "+spn+"}
+#: Fillers that are speech the dictionary cannot spell (the en-us model's +SPN+).
+_SPEECH_FILLERS = {"[speech]", "+spn+"}
 #: Recognition search settings. Measured on real speech (scripts/eval_align.py, no transcript):
 #: these reach 0.665 viseme agreement at ~0.28x real time on one core; narrow beams
 #: (maxhmmpf 3000, beam 1e-30) run 3x faster but drop to 0.54, and the default fwdflat +
@@ -140,13 +142,19 @@ def _from_alignment(alignment: object, words: list[str], offset: float) -> _Piec
         name = w.name.split("(")[0].lower()
         ws, we = offset + w.start * FRAME, offset + (w.start + w.duration) * FRAME
         if name in _FILLERS or name.startswith("+") or wi >= len(words):
-            out_phones.append(("SIL", ws, we, -1))
+            out_phones.append((_filler_phone(name), ws, we, -1))
             continue
         out_words.append((words[wi], ws, we))
         for p in w:
             out_phones.append((p.name, offset + p.start * FRAME, offset + (p.start + p.duration) * FRAME, wi))
         wi += 1
     return _PieceResult(out_words, out_phones, "align")
+
+
+def _filler_phone(name: str) -> str:
+    """Phone for a filler: speech noise (mumbles, "uh", "um" outside the text) keeps the mouth
+    half open as a schwa; silence and other noise close it."""
+    return "AH0" if name.lower() in _SPEECH_FILLERS else "SIL"
 
 
 def _recognize(pcm: bytes, offset: float) -> list[tuple[str, float, float]]:
@@ -172,7 +180,7 @@ def _phone_loop(pcm: bytes, offset: float) -> _PieceResult:
     for seg in decoder.seg():  # type: ignore[attr-defined]
         name = seg.word.upper()
         start, end = offset + seg.start_frame * FRAME, offset + (seg.end_frame + 1) * FRAME
-        phones.append(("SIL" if name.startswith("+") or name == "SIL" else name, start, end, -1))
+        phones.append((_filler_phone(name) if name.startswith("+") or name == "SIL" else name, start, end, -1))
     return _PieceResult([], phones, "phone_loop")
 
 
@@ -189,6 +197,8 @@ def _run_piece(piece: _Piece) -> _PieceResult:
         result = _align(piece.pcm, words, prons, piece.offset)
         if result is not None:
             result.method = method
+            if piece.recognize and FILL_SPEECH_GAPS:
+                result.phones = _fill_speech_gaps(result.phones, piece)
             return result
         warnings.append(
             f"Alignment failed for {piece.offset:.1f}-{piece.offset + len(piece.pcm) / 2 / ANALYSIS_RATE:.1f} s; "
@@ -197,6 +207,53 @@ def _run_piece(piece: _Piece) -> _PieceResult:
     result = _phone_loop(piece.pcm, piece.offset)
     result.warnings = warnings
     return result
+
+
+#: Without a transcript, pauses the recognizer left in speech are filled from the phone loop.
+FILL_SPEECH_GAPS = True
+#: Shortest pause considered for filling, seconds.
+MIN_GAP = 0.06
+
+
+def _fill_speech_gaps(
+    phones: list[tuple[str, float, float, int]], piece: _Piece
+) -> list[tuple[str, float, float, int]]:
+    """Replace "silences" that contain speech energy with the phone loop's phones.
+
+    Recognition drops words it cannot match (fillers like "um", names, mumbles) and the alignment
+    then calls that stretch silence, so the mouth would stay shut while the character talks.
+    Where the energy says speech (voice activity over most of the span), the phone loop's phones
+    are used instead.
+    """
+    samples = np.frombuffer(piece.pcm, dtype=np.int16).astype(np.float32) / 32768.0
+    regions = detect_speech(samples, ANALYSIS_RATE, min_pause=0.1, margin=0.0)
+    if not regions:
+        return phones
+    speech = [(piece.offset + r.start, piece.offset + r.end) for r in regions]
+
+    loop: list[tuple[str, float, float, int]] | None = None
+    out: list[tuple[str, float, float, int]] = []
+    for ph in phones:
+        name, a, b, _ = ph
+        spans = [(max(a, s), min(b, e)) for s, e in speech if min(b, e) - max(a, s) >= MIN_GAP]
+        if name != "SIL" or not spans:
+            out.append(ph)
+            continue
+        if loop is None:
+            loop = [p for p in _phone_loop(piece.pcm, piece.offset).phones if p[0] != "SIL"]
+        t = a
+        for sa, sb in spans:
+            for n, ls, le, _ in loop:
+                s, e = max(sa, ls), min(sb, le)
+                if e - s < 0.02:
+                    continue
+                if s > t:
+                    out.append(("SIL", t, s, -1))
+                out.append((n, s, e, -1))
+                t = e
+        if t < b:
+            out.append(("SIL", t, b, -1))
+    return out
 
 
 class PocketSphinxRecognizer:
