@@ -12,16 +12,16 @@ and float -> int16 with rounding.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from functools import cache
 
 import numpy as np
 
 from ..audio import detect_speech, split_at_pauses, to_int16
 from ..phonemes import Lexicon, arpabet_to_ipa, normalize_text, strip_stress
-from ..types import ANALYSIS_RATE, Audio, CancelToken, Phone, ProgressFn, Transcript, Word, no_progress
+from ..types import ANALYSIS_RATE, Audio, Cancelled, CancelToken, Phone, ProgressFn, Transcript, Word, no_progress
 
 #: pocketsphinx frame period, seconds (100 frames/s).
 FRAME = 0.01
@@ -63,9 +63,21 @@ def _config(**kwargs: object) -> object:
     return Config(**base)
 
 
-@cache
+_LOCAL = threading.local()
+
+
 def _decoder(kind: str) -> object:
-    """One decoder per kind per process ("align", "recognize", "phones"); building one costs ~0.3 s."""
+    """One decoder per kind per thread ("align", "recognize", "phones"); building one costs ~0.3 s.
+
+    Decoders are not thread-safe, so each thread (e.g. two Blender jobs at once) gets its own.
+    """
+    cache: dict[str, object] = _LOCAL.__dict__.setdefault("decoders", {})
+    if kind not in cache:
+        cache[kind] = _new_decoder(kind)
+    return cache[kind]
+
+
+def _new_decoder(kind: str) -> object:
     from pocketsphinx import Decoder
 
     md = model_dir()
@@ -112,9 +124,11 @@ def _align(pcm: bytes, words: list[str], prons: dict[str, list[str]], offset: fl
     text = " ".join(words)
     for beam in ALIGN_BEAMS:
         try:
-            decoder.get_config()["beam"] = beam  # type: ignore[attr-defined]
-            decoder.reinit()  # type: ignore[attr-defined]
-            _add_prons(decoder, prons)
+            config = decoder.get_config()  # type: ignore[attr-defined]
+            if config["beam"] != beam:
+                config["beam"] = beam
+                decoder.reinit()  # type: ignore[attr-defined]
+                _add_prons(decoder, prons)
             decoder.set_align_text(text)  # type: ignore[attr-defined]
             decoder.start_utt()  # type: ignore[attr-defined]
             decoder.process_raw(pcm, full_utt=True)  # type: ignore[attr-defined]
@@ -348,9 +362,10 @@ class PocketSphinxRecognizer:
         hi: float,
         *,
         only_recognize: bool = False,
+        jobs: int | None = None,
     ) -> list[_PieceResult]:
         fn = _recognize_piece if only_recognize else _run_piece
-        jobs = self.jobs or (os.cpu_count() or 1)
+        jobs = jobs or self.jobs or (os.cpu_count() or 1)
         results: list[_PieceResult] = []
         if jobs <= 1 or len(pieces) <= 1:
             for i, piece in enumerate(pieces):
@@ -359,27 +374,47 @@ class PocketSphinxRecognizer:
                 results.append(fn(piece))
                 progress(lo + (hi - lo) * (i + 1) / len(pieces), "analysing speech")
             return results
+        try:
+            return self._map_processes(fn, pieces, progress=progress, cancel=cancel, lo=lo, hi=hi, jobs=jobs)
+        except Cancelled:
+            raise
+        except Exception:
+            return self._map(pieces, progress, cancel, lo, hi, only_recognize=only_recognize, jobs=1)
+
+    @staticmethod
+    def _map_processes(
+        fn: Callable[[_Piece], _PieceResult],
+        pieces: Sequence[_Piece],
+        *,
+        progress: ProgressFn,
+        cancel: CancelToken | None,
+        lo: float,
+        hi: float,
+        jobs: int,
+    ) -> list[_PieceResult]:
+        """Run ``fn`` over ``pieces`` in spawned worker processes, in order, checking ``cancel``."""
         import multiprocessing
 
+        results: list[_PieceResult] = []
         ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=min(jobs, len(pieces)), mp_context=ctx) as pool:
-            futures = [pool.submit(fn, p) for p in pieces]
-            try:
-                for i, fut in enumerate(futures):
-                    while True:
-                        if cancel is not None and cancel.cancelled:
-                            for f in futures:
-                                f.cancel()
-                            cancel.check()
-                        try:
-                            results.append(fut.result(timeout=0.2))
-                            break
-                        except TimeoutError:
-                            continue
-                    progress(lo + (hi - lo) * (i + 1) / len(pieces), "analysing speech")
-            finally:
-                for f in futures:
-                    f.cancel()
+        pool = ProcessPoolExecutor(max_workers=min(jobs, len(pieces)), mp_context=ctx)
+        futures = [pool.submit(fn, p) for p in pieces]
+        cancelled = False
+        try:
+            for i, fut in enumerate(futures):
+                while True:
+                    if cancel is not None and cancel.cancelled:
+                        cancelled = True
+                        cancel.check()
+                    try:
+                        results.append(fut.result(timeout=0.2))
+                        break
+                    except TimeoutError:
+                        continue
+                progress(lo + (hi - lo) * (i + 1) / len(pieces), "analysing speech")
+        finally:
+            # on cancel, do not wait for pieces already running: the workers finish them and exit
+            pool.shutdown(wait=not cancelled, cancel_futures=True)
         return results
 
 
