@@ -2,6 +2,9 @@
 
     .venv/bin/python scripts/demo.py [--out out] [--no-render] [--preview-seconds S] [--still PATH]
 
+The preview covers the first 10 s by default (about 40 s of headless rendering on
+2 cores); ``--preview-seconds 0`` renders the whole 26.7 s clip.
+
 Steps: build the demo head (``scripts/demo_head.py``), run lip sync on
 ``demo/acoustic_corpus.flac`` with its transcript through the add-on's Python API
 (``lipsync_addon.blender.api.generate``, the same door as the operator), then write
@@ -74,8 +77,8 @@ def pick_still_time(result: object) -> float:
     for word in result.transcript.words:
         in_word |= (times > word.start + 0.03) & (times < word.end - 0.03)
     score = np.where(in_word, score, -1.0)
-    # Prefer the first third of the clip so short previews contain the still.
-    early = times <= max(times[-1] / 3.0, 4.0)
+    # Prefer the first seconds of the clip, which every preview contains.
+    early = times <= min(times[-1], 8.0)
     index = int(np.argmax(np.where(early, score, -1.0)))
     return float(times[index])
 
@@ -83,9 +86,9 @@ def pick_still_time(result: object) -> float:
 def run_demo(out: Path, *, render: bool, preview_seconds: float | None, still: Path | None) -> int:
     """Build, lip-sync, save and (optionally) render. Returns a process exit code."""
     import bpy
-    from lipsync_addon.core.export.cues import to_cue_dict, write_json
 
     from lipsync_addon.blender import api
+    from lipsync_addon.core.export.cues import to_cue_dict, write_json
 
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
@@ -123,7 +126,7 @@ def run_demo(out: Path, *, render: bool, preview_seconds: float | None, still: P
         _log("rendering skipped (--no-render)")
         return 0
     end_frame = int(report.frame_end)
-    if preview_seconds is not None:
+    if preview_seconds:
         end_frame = min(end_frame, 1 + round(preview_seconds * DEMO_FPS))
     return render_preview(blend_path, out, end_frame=end_frame, still_frame=still_frame, still=still)
 
@@ -175,12 +178,13 @@ def render_child(blend_path: Path, out: Path, end_frame: int, still_frame: int) 
     scene = bpy.context.scene
     scene.render.image_settings.file_format = "PNG"
     scene.render.image_settings.color_mode = "RGB"
-    scene.render.image_settings.compression = 90
+    scene.render.image_settings.compression = 15  # fast zlib level: frames are temporary
     scene.frame_start = 1
     scene.frame_end = end_frame
     scene.render.filepath = str(out / "frames" / "frame_####")
     bpy.ops.render.render(animation=True)
     scene.frame_set(still_frame)
+    scene.render.image_settings.compression = 100  # the still may be committed: keep it small
     scene.render.filepath = str(out / "demo_still.png")
     bpy.ops.render.render(write_still=True)
     info = {"still_frame": still_frame, "end_frame": end_frame}
@@ -193,8 +197,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=REPO / "out", help="output folder (default: out/)")
     parser.add_argument("--no-render", action="store_true", help="skip the preview video and still")
-    parser.add_argument("--preview-seconds", type=float, default=None,
-                        help="render only the first S seconds of the clip (default: all of it)")
+    parser.add_argument("--preview-seconds", type=float, default=10.0,
+                        help="render the first S seconds of the clip (default 10; 0 = the whole clip)")
     parser.add_argument("--still", type=Path, default=None,
                         help="also copy the still to this path (e.g. docs/images/demo_still.png)")
     parser.add_argument("--render-child", type=Path, default=None, help=argparse.SUPPRESS)

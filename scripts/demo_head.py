@@ -467,7 +467,7 @@ def _setup_workbench(scene: bpy.types.Scene) -> None:
     shading.cavity_type = "WORLD"
     shading.show_specular_highlight = True
     shading.show_object_outline = False
-    scene.display.render_aa = "8"
+    scene.display.render_aa = "5"  # 5 AA samples: clean edges at half the cost of 8
     world = scene.world or bpy.data.worlds.new("DemoWorld")
     scene.world = world
     world.color = (0.30, 0.36, 0.42)
