@@ -269,7 +269,7 @@ def _parts() -> list[_Part]:
     teeth_y = lip_y + LIP_DEPTH + 0.015
     parts = [
         skin,
-        _ellipsoid((0.0, lip_y + 0.46, MOUTH_Z - 0.04), (0.36, 0.32, 0.19), "cavity", "cavity"),
+        _ellipsoid((0.0, lip_y + 0.42, MOUTH_Z - 0.05), (0.42, 0.32, 0.2), "cavity", "cavity"),
         _arch(teeth_y, MOUTH_Z + 0.07, MOUTH_Z - 0.022, 0.30, "teeth", "upper_teeth", 1.0),
         _arch(teeth_y + 0.012, MOUTH_Z - 0.03, MOUTH_Z - 0.10, 0.28, "teeth", "lower_teeth", -1.0),
         _ellipsoid((0.0, teeth_y + 0.17, MOUTH_Z - 0.07), (0.15, 0.16, 0.045), "tongue", "tongue", -1.0, 16, 10),
