@@ -13,6 +13,9 @@ For each real talking-face clip (default: the two GRID clips in ../shared/data/v
    (so head size and distance to the camera cancel out),
 4. reports Pearson's r between aperture and our ``mouth_open`` at lag 0 and at the
    best lag within +-5 frames, plus a baseline: the audio loudness (RMS) envelope.
+   The headline figure is r at lag 0 over the whole clip; "r@0 speech" is the same
+   over the aligned speech span +-0.2 s only (same frames for every curve), which
+   leaves out how far the speaker's lips happen to be parted at rest.
 
 Lag convention: at lag L the curve value at frame k - L is compared with the video
 at frame k; L > 0 means the curve runs L frames *ahead* of the real mouth.
@@ -144,14 +147,17 @@ def rms_envelope(samples: np.ndarray, rate: int, fps: float, n_frames: int, wind
     return out
 
 
-def pipeline_mouth_open(wav_path: str, fps: float, transcript: str) -> tuple[np.ndarray, str]:
-    """Our ``mouth_open`` curve (0..1) sampled at k / fps, and the analysis method used."""
+def pipeline_mouth_open(wav_path: str, fps: float, transcript: str) -> tuple[np.ndarray, str, tuple[float, float]]:
+    """Our ``mouth_open`` curve (0..1) sampled at k / fps, the analysis method used, and the
+    speech span (first word start, last word end) in seconds."""
     from lipsync_addon.core import pipeline
     from lipsync_addon.core.types import PipelineConfig
 
     config = PipelineConfig(transcript=transcript, viseme_set="oculus", fps=fps)
     result = pipeline.run(wav_path, config)
-    return np.asarray(result.curves.channels["mouth_open"], dtype=float), result.transcript.method
+    words = result.transcript.words
+    span = (words[0].start, words[-1].end) if words else (0.0, result.duration)
+    return np.asarray(result.curves.channels["mouth_open"], dtype=float), result.transcript.method, span
 
 
 # --- statistics -----------------------------------------------------------------------------------
@@ -187,6 +193,10 @@ def summarize(rs: dict[int, float]) -> dict[str, float]:
     return {"r_lag0": rs[0], "best_lag": int(best), "r_best": rs[best]}
 
 
+#: Margin (seconds) kept around the speech span for the "speech only" figure.
+SPAN_MARGIN = 0.2
+
+
 # --- main -----------------------------------------------------------------------------------------
 
 
@@ -201,16 +211,25 @@ def evaluate_clip(video_path: str, transcript: str, tmp: Path) -> dict:
     n = len(aperture)
     curves = {"loudness_rms": rms_envelope(samples, rate, fps, n)}
     methods = {}
+    span = (0.0, n / fps)
     for label, text in (("ours_transcript", transcript), ("ours_no_transcript", "")):
-        curve, method = pipeline_mouth_open(str(wav), fps, text)
+        curve, method, words_span = pipeline_mouth_open(str(wav), fps, text)
         curves[label] = curve
         methods[label] = method
+        if text:
+            span = words_span
+    # Frames within the aligned speech (+-SPAN_MARGIN): leaves out the speaker's own
+    # rest-pose aperture before and after the line, the same frames for every curve.
+    k0 = max(0, int(np.floor((span[0] - SPAN_MARGIN) * fps)))
+    k1 = min(n, int(np.ceil((span[1] + SPAN_MARGIN) * fps)) + 1)
     row = {
         "clip": Path(video_path).name, "fps": fps, "frames": n,
         "face_frames": int(np.isfinite(aperture).sum()), "methods": methods, "scores": {},
     }
+    row["speech_frames"] = [k0, k1]
     for label, curve in curves.items():
         row["scores"][label] = summarize(lagged_r(aperture, curve))
+        row["scores"][label]["r_lag0_speech"] = pearson(aperture[k0:k1], curve[k0:k1])
     return row
 
 
@@ -240,21 +259,22 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(evaluate_clip(path, text, Path(tmp)))
 
     labels = ["ours_transcript", "ours_no_transcript", "loudness_rms"]
-    print(f"{'clip':<22} {'curve':<20} {'r@lag0':>7} {'best lag':>8} {'r@best':>7}")
+    print(f"{'clip':<22} {'curve':<20} {'r@lag0':>7} {'best lag':>8} {'r@best':>7} {'r@0 speech':>10}")
     for row in rows:
         for label in labels:
             s = row["scores"][label]
-            print(f"{row['clip']:<22} {label:<20} {s['r_lag0']:7.3f} {s['best_lag']:8d} {s['r_best']:7.3f}")
+            print(f"{row['clip']:<22} {label:<20} {s['r_lag0']:7.3f} {s['best_lag']:8d} {s['r_best']:7.3f} "
+                  f"{s['r_lag0_speech']:10.3f}")
     print("mean over clips:")
     means = {}
     for label in labels:
-        r0 = float(np.mean([row["scores"][label]["r_lag0"] for row in rows]))
-        rb = float(np.mean([row["scores"][label]["r_best"] for row in rows]))
-        means[label] = {"r_lag0": r0, "r_best": rb}
-        print(f"{'':<22} {label:<20} {r0:7.3f} {'':>8} {rb:7.3f}")
+        means[label] = {key: float(np.mean([row["scores"][label][key] for row in rows]))
+                        for key in ("r_lag0", "r_best", "r_lag0_speech")}
+        m = means[label]
+        print(f"{'':<22} {label:<20} {m['r_lag0']:7.3f} {'':>8} {m['r_best']:7.3f} {m['r_lag0_speech']:10.3f}")
     for row in rows:
-        print(f"{row['clip']}: {row['frames']} frames at {row['fps']:g} fps, face found in {row['face_frames']}; "
-              f"analysis: {row['methods']}")
+        print(f"{row['clip']}: {row['frames']} frames at {row['fps']:g} fps, face found in {row['face_frames']}, "
+              f"speech frames {row['speech_frames'][0]}-{row['speech_frames'][1] - 1}; analysis: {row['methods']}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"clips": rows, "mean": means}, indent=2), encoding="utf-8")
