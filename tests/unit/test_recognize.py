@@ -106,3 +106,77 @@ def test_accuracy_floors_on_real_speech_with_reference_alignments() -> None:
     without = total(evaluate(DATA, with_transcript=False))
     print(f"without transcript: F1 {without.f1:.3f}, viseme agreement {without.agreement:.3f}")
     assert without.agreement >= 0.67
+
+
+def _repeated_bobby(bobby: Audio, times: int) -> tuple[Audio, str]:
+    gap = np.zeros(int(0.5 * ANALYSIS_RATE), dtype=np.float32)
+    text = " ".join(["bobby ripped the ledger"] * times)
+    return Audio(np.concatenate([bobby.samples, gap] * times), ANALYSIS_RATE), text
+
+
+def test_worker_processes_give_the_same_result_as_in_process(bobby: Audio) -> None:
+    audio, text = _repeated_bobby(bobby, 4)
+    one = PocketSphinxRecognizer(jobs=1, max_chunk=3.0).transcribe(audio, text)
+    two = PocketSphinxRecognizer(jobs=2, max_chunk=3.0).transcribe(audio, text)
+    assert [(w.text, w.start, w.end) for w in one.words] == [(w.text, w.start, w.end) for w in two.words]
+    assert [(p.ipa, p.start) for p in one.phones] == [(p.ipa, p.start) for p in two.phones]
+
+
+def test_workers_do_not_rerun_the_callers_script(tmp_path: Path) -> None:
+    """A batch script without a main guard must run once (multiprocessing spawn would re-run it)."""
+    marker = tmp_path / "runs.txt"
+    script = tmp_path / "batch.py"
+    script.write_text(
+        "import sys, numpy as np\n"
+        f"sys.path.insert(0, {str(ROOT)!r})\n"
+        f"open({str(marker)!r}, 'a').write('run\\n')\n"
+        "from lipsync_addon.core.audio import load_audio, to_analysis\n"
+        "from lipsync_addon.core.types import Audio\n"
+        "from lipsync_addon.core.recognize.pocketsphinx_backend import PocketSphinxRecognizer\n"
+        f"a = to_analysis(load_audio({str(DATA / 'bobby.wav')!r}))\n"
+        "x = np.concatenate([a.samples, np.zeros(8000, np.float32)] * 3)\n"
+        "tr = PocketSphinxRecognizer(jobs=2, max_chunk=2.0).transcribe(Audio(x, 16000))\n"
+        "print(len(tr.phones))\n",
+        encoding="utf-8",
+    )
+    import subprocess
+
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert marker.read_text().count("run") == 1
+    assert int(proc.stdout.strip()) > 10
+
+
+def test_cut_at_anchors_splits_words_and_audio_at_the_same_pause() -> None:
+    from lipsync_addon.core.recognize.pocketsphinx_backend import _cut_at_anchors
+
+    words = "one two three four five six".split()
+    recognized = [("one", 0.5, 1.0), ("two", 1.2, 2.0), ("three", 2.1, 3.0), ("for", 3.0, 3.5),
+                  ("five", 4.5, 5.0), ("six", 5.2, 6.0)]
+    cuts = _cut_at_anchors(words, recognized, 7.0, max_chunk=3.0)
+    assert [w for _, _, ws in cuts for w in ws] == words
+    assert cuts[0][0] == 0.0 and cuts[-1][1] == 7.0
+    for (_, end, ws), (start, _, _) in itertools.pairwise(cuts):
+        assert end == start
+        last = next(r for r in recognized if r[0] == ws[-1])
+        assert last[2] <= end  # the cut lies after the last word of the piece
+    # "four" was misrecognized: no cut may touch it; pieces stay under 3 s where a pause allows
+    assert [(round(s, 3), round(e, 3), ws) for s, e, ws in cuts] == [
+        (0.0, 2.05, ["one", "two"]), (2.05, 5.1, ["three", "four", "five"]), (5.1, 7.0, ["six"])]
+
+
+def test_edit_distance_matrix_matches_the_textbook_recurrence() -> None:
+    import random
+
+    from lipsync_addon.core.recognize.pocketsphinx_backend import _edit_distance_matrix
+
+    rng = random.Random(3)
+    for _ in range(100):
+        a = [rng.choice("abcd") for _ in range(rng.randint(0, 8))]
+        b = [rng.choice("abcd") for _ in range(rng.randint(0, 8))]
+        ref = np.zeros((len(a) + 1, len(b) + 1), int)
+        ref[:, 0], ref[0, :] = range(len(a) + 1), range(len(b) + 1)
+        for i in range(1, len(a) + 1):
+            for j in range(1, len(b) + 1):
+                ref[i, j] = min(ref[i - 1, j - 1] + (a[i - 1] != b[j - 1]), ref[i - 1, j] + 1, ref[i, j - 1] + 1)
+        assert (ref == _edit_distance_matrix(a, b)).all()

@@ -12,10 +12,15 @@ and float -> int16 with rounding.
 from __future__ import annotations
 
 import os
+import pickle
+import queue
+import subprocess
+import sys
+import tempfile
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -29,6 +34,8 @@ FRAME = 0.01
 ALIGN_BEAMS = (1e-80, 1e-160, 1e-300)
 #: Longest piece decoded in one go, seconds; longer clips are cut at pauses.
 MAX_CHUNK = 30.0
+#: Shortest pause between two recognized transcript words where a long clip may be cut, seconds.
+MIN_CUT_PAUSE = 0.1
 #: Fillers the en-us dictionary knows; never turned into words.
 _FILLERS = {"<s>", "</s>", "<sil>", "[noise]", "[speech]", "++noise++", "+nsn+", "+spn+"}
 #: Fillers that are speech the dictionary cannot spell (the en-us model's +SPN+).
@@ -101,6 +108,10 @@ class _Piece:
     words: list[str] = field(default_factory=list)
     prons: dict[str, list[str]] = field(default_factory=dict)
     recognize: bool = False
+    #: ARPA LM and dictionary of the transcript: recognition restricted to the line's own words
+    #: (used to locate words in long clips).
+    transcript_lm: str = ""
+    transcript_dict: str = ""
 
 
 @dataclass
@@ -172,7 +183,10 @@ def _filler_phone(name: str) -> str:
 
 
 def _recognize(pcm: bytes, offset: float) -> list[tuple[str, float, float]]:
-    decoder = _decoder("recognize")
+    return _decode_words(_decoder("recognize"), pcm, offset)
+
+
+def _decode_words(decoder: object, pcm: bytes, offset: float) -> list[tuple[str, float, float]]:
     decoder.start_utt()  # type: ignore[attr-defined]
     decoder.process_raw(pcm, full_utt=True)  # type: ignore[attr-defined]
     decoder.end_utt()  # type: ignore[attr-defined]
@@ -198,7 +212,7 @@ def _phone_loop(pcm: bytes, offset: float) -> _PieceResult:
     return _PieceResult([], phones, "phone_loop")
 
 
-def _run_piece(piece: _Piece) -> _PieceResult:
+def run_piece(piece: _Piece) -> _PieceResult:
     """Analyse one chunk (runs in a worker process for long clips)."""
     warnings: list[str] = []
     words, prons = piece.words, piece.prons
@@ -331,15 +345,17 @@ class PocketSphinxRecognizer:
         check()
         if words and len(chunks) > 1:
             progress(0.05, "locating words in long clip")
-            recognized = self._map(
-                [_Piece(s, pcm[int(s * ANALYSIS_RATE):int(e * ANALYSIS_RATE)].tobytes(), recognize=True)
-                 for s, e in chunks],
-                progress, cancel, 0.05, 0.5, only_recognize=True,
-            )
-            groups = _distribute_words(words, [w for r in recognized for w in r.words], chunks)
-            pieces = [_Piece(s, pcm[int(s * ANALYSIS_RATE):int(e * ANALYSIS_RATE)].tobytes(), ws, prons)
-                      for (s, e), ws in zip(chunks, groups, strict=True)]
-            results = self._map(pieces, progress, cancel, 0.5, 1.0)
+            with tempfile.TemporaryDirectory(prefix="lipsync_") as tmp:
+                lm_path, dict_path = write_transcript_model(words, prons, tmp)
+                recognized = self._map(
+                    [_Piece(s, pcm[int(s * ANALYSIS_RATE):int(e * ANALYSIS_RATE)].tobytes(),
+                            transcript_lm=lm_path, transcript_dict=dict_path) for s, e in chunks],
+                    progress, cancel, 0.05, 0.4, only_recognize=True,
+                )
+                cuts = _cut_at_anchors(words, [w for r in recognized for w in r.words], duration, self.max_chunk)
+                pieces = [_Piece(s, pcm[round(s * ANALYSIS_RATE):round(e * ANALYSIS_RATE)].tobytes(), ws, prons,
+                                 transcript_lm=lm_path, transcript_dict=dict_path) for s, e, ws in cuts]
+                results = _repair(pieces, self._map(pieces, progress, cancel, 0.4, 0.95), cancel)
         else:
             pieces = [_Piece(s, pcm[int(s * ANALYSIS_RATE):int(e * ANALYSIS_RATE)].tobytes(),
                              words if len(chunks) == 1 else [], prons, recognize=not words)
@@ -364,7 +380,7 @@ class PocketSphinxRecognizer:
         only_recognize: bool = False,
         jobs: int | None = None,
     ) -> list[_PieceResult]:
-        fn = _recognize_piece if only_recognize else _run_piece
+        fn = recognize_piece if only_recognize else run_piece
         jobs = jobs or self.jobs or (os.cpu_count() or 1)
         results: list[_PieceResult] = []
         if jobs <= 1 or len(pieces) <= 1:
@@ -392,84 +408,224 @@ class PocketSphinxRecognizer:
         hi: float,
         jobs: int,
     ) -> list[_PieceResult]:
-        """Run ``fn`` over ``pieces`` in spawned worker processes, in order, checking ``cancel``."""
-        import multiprocessing
+        """Run ``fn`` over ``pieces`` in worker processes (see worker.py), checking ``cancel``."""
+        if Path(sys.executable).name.lower().startswith("blender"):
+            raise RuntimeError("no separate Python interpreter to run workers")
+        package_dir = Path(__file__).resolve().parents[2]  # the add-on folder, whatever it is called
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join([str(package_dir.parent), *[p for p in sys.path if p]])
+        code = (f"import importlib; importlib.import_module({package_dir.name!r} + "
+                f"'.core.recognize.worker').main()")
+        todo: queue.Queue[int] = queue.Queue()
+        for i in range(len(pieces)):
+            todo.put(i)
+        done: queue.Queue[tuple[int, str, object]] = queue.Queue()
+        procs = [subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  stderr=subprocess.DEVNULL, env=env)
+                 for _ in range(min(jobs, len(pieces)))]
 
-        results: list[_PieceResult] = []
-        ctx = multiprocessing.get_context("spawn")
-        pool = ProcessPoolExecutor(max_workers=min(jobs, len(pieces)), mp_context=ctx)
-        futures = [pool.submit(fn, p) for p in pieces]
-        cancelled = False
-        try:
-            for i, fut in enumerate(futures):
+        def serve(proc: subprocess.Popen[bytes]) -> None:
+            assert proc.stdin is not None and proc.stdout is not None
+            try:
                 while True:
-                    if cancel is not None and cancel.cancelled:
-                        cancelled = True
-                        cancel.check()
                     try:
-                        results.append(fut.result(timeout=0.2))
+                        i = todo.get_nowait()
+                    except queue.Empty:
                         break
-                    except TimeoutError:
-                        continue
-                progress(lo + (hi - lo) * (i + 1) / len(pieces), "analysing speech")
+                    pickle.dump((fn.__name__, pieces[i]), proc.stdin)
+                    proc.stdin.flush()
+                    status, value = pickle.load(proc.stdout)
+                    done.put((i, status, value))
+                pickle.dump(None, proc.stdin)
+                proc.stdin.close()
+            except Exception as exc:
+                done.put((-1, "error", f"worker failed: {exc}"))
+
+        threads = [threading.Thread(target=serve, args=(p,), daemon=True) for p in procs]
+        for t in threads:
+            t.start()
+        results: dict[int, _PieceResult] = {}
+        try:
+            while len(results) < len(pieces):
+                if cancel is not None:
+                    cancel.check()
+                try:
+                    i, status, value = done.get(timeout=0.1)
+                except queue.Empty:
+                    if not any(t.is_alive() for t in threads) and done.empty():
+                        raise RuntimeError("workers ended early") from None
+                    continue
+                if status != "ok":
+                    raise RuntimeError(str(value))
+                results[i] = value  # type: ignore[assignment]
+                progress(lo + (hi - lo) * len(results) / len(pieces), "analysing speech")
         finally:
-            # on cancel, do not wait for pieces already running: the workers finish them and exit
-            pool.shutdown(wait=not cancelled, cancel_futures=True)
-        return results
+            for p in procs:
+                if p.poll() is None and len(results) < len(pieces):
+                    p.kill()
+            for p in procs:
+                try:
+                    p.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+        return [results[i] for i in range(len(pieces))]
 
 
-def _recognize_piece(piece: _Piece) -> _PieceResult:
-    return _PieceResult(_recognize(piece.pcm, piece.offset), [], "recognize")
+def recognize_piece(piece: _Piece) -> _PieceResult:
+    """Recognize one chunk, with the transcript's own LM when given (fast, used to locate words)."""
+    if not piece.transcript_lm:
+        return _PieceResult(_recognize(piece.pcm, piece.offset), [], "recognize")
+    decoder = _transcript_decoder(piece.transcript_lm, piece.transcript_dict)
+    return _PieceResult(_decode_words(decoder, piece.pcm, piece.offset), [], "recognize")
 
 
-def _distribute_words(
-    words: list[str], recognized: list[tuple[str, float, float]], chunks: list[tuple[float, float]]
-) -> list[list[str]]:
-    """Assign transcript words to chunks using recognized words as time anchors.
+def _transcript_decoder(lm_path: str, dict_path: str) -> object:
+    cache: dict[str, object] = _LOCAL.__dict__.setdefault("transcript_decoders", {})
+    if lm_path not in cache:
+        from pocketsphinx import Decoder
 
-    A word-level edit-distance alignment matches transcript words to recognized words; matched
-    words take the chunk of their anchor, unmatched ones follow the previous matched word (or,
-    with no anchor at all, an even split by chunk length).
+        cache.clear()  # one transcript at a time per thread
+        cache[lm_path] = Decoder(_config(lm=lm_path, dict=dict_path, **RECOGNIZE_SETTINGS))
+    return cache[lm_path]
+
+
+def write_transcript_model(words: list[str], prons: dict[str, list[str]], folder: str) -> tuple[str, str]:
+    """Write an ARPA trigram LM (pocketsphinx's own builder) and a dictionary of the transcript.
+
+    A dictionary of just these words loads in milliseconds (the full one takes ~1 s to index for
+    an LM search). Returns (lm path, dict path).
     """
-    n, m = len(words), len(recognized)
-    cost = np.zeros((n + 1, m + 1), dtype=np.int32)
-    cost[:, 0] = np.arange(n + 1)
-    cost[0, :] = np.arange(m + 1)
-    for i in range(1, n + 1):
-        for j in range(1, m + 1):
-            sub = 0 if words[i - 1] == recognized[j - 1][0] else 1
-            cost[i, j] = min(cost[i - 1, j - 1] + sub, cost[i - 1, j] + 1, cost[i, j - 1] + 1)
-    anchor: list[float | None] = [None] * n
-    i, j = n, m
+    from pocketsphinx.lm import ArpaBoLM
+
+    lm = ArpaBoLM(text=" ".join(words) + "\n", add_start=True)
+    lm.compute()
+    lm_path, dict_path = os.path.join(folder, "transcript.lm"), os.path.join(folder, "transcript.dict")
+    with open(lm_path, "w", encoding="utf-8") as fh:
+        lm.write(fh)
+    lookup = _decoder("align").lookup_word  # type: ignore[attr-defined]
+    lines = []
+    for word in sorted(set(words)):
+        if word in prons:
+            lines.append(f"{word} {' '.join(strip_stress(prons[word]))}")
+            continue
+        for variant in range(1, 6):
+            key = word if variant == 1 else f"{word}({variant})"
+            found = lookup(key)
+            if not found:
+                break
+            lines.append(f"{key} {found}")
+    with open(dict_path, "w", encoding="utf-8") as fh:
+        fh.write("\n".join(lines) + "\n")
+    return lm_path, dict_path
+
+
+def _repair(
+    pieces: list[_Piece], results: list[_PieceResult], cancel: CancelToken | None, *, depth: int = 2
+) -> list[_PieceResult]:
+    """Split pieces whose alignment failed into smaller ones and align those.
+
+    A piece can fail as a whole while its halves align (e.g. a transcript word missing from the
+    audio, or a splice between recordings with different levels). The failed piece is recognized
+    again with the transcript's LM and cut at a pause near its middle; halves that still fail are
+    split again (``depth`` times) and keep the phone loop's result at the end.
+    """
+    out = list(results)
+    for k, (piece, result) in enumerate(zip(pieces, results, strict=True)):
+        if not piece.words or result.method != "phone_loop" or depth <= 0 or not piece.transcript_lm:
+            continue
+        if cancel is not None:
+            cancel.check()
+        duration = len(piece.pcm) / 2 / ANALYSIS_RATE
+        recognized = recognize_piece(piece).words
+        cuts = _cut_at_anchors(piece.words, [(w, s - piece.offset, e - piece.offset) for w, s, e in recognized],
+                               duration, duration / 2)
+        if len(cuts) < 2:
+            continue
+        subs = [_Piece(piece.offset + s, piece.pcm[round(s * ANALYSIS_RATE) * 2:round(e * ANALYSIS_RATE) * 2], ws,
+                       piece.prons, transcript_lm=piece.transcript_lm, transcript_dict=piece.transcript_dict)
+                for s, e, ws in cuts]
+        sub_results = _repair(subs, [run_piece(sp) for sp in subs], cancel, depth=depth - 1)
+        out[k] = _concat_results(sub_results)
+    return out
+
+
+def _concat_results(results: list[_PieceResult]) -> _PieceResult:
+    """Join consecutive piece results into one (word indices re-based)."""
+    words: list[tuple[str, float, float]] = []
+    phones: list[tuple[str, float, float, int]] = []
+    warnings: list[str] = []
+    methods = []
+    for r in results:
+        base = len(words)
+        words.extend(r.words)
+        phones.extend((n, s, e, base + wi if wi >= 0 else -1) for n, s, e, wi in r.phones)
+        warnings.extend(r.warnings)
+        methods.append(r.method)
+    method = "align" if all(m == "align" for m in methods) else "align+phone_loop"
+    return _PieceResult(words, phones, method, warnings)
+
+
+def _edit_distance_matrix(a: list[str], b: list[str]) -> np.ndarray:
+    """Levenshtein cost matrix (len(a)+1, len(b)+1), one numpy pass per row (int32)."""
+    vocab: dict[str, int] = {}
+    ia = np.array([vocab.setdefault(w, len(vocab)) for w in a], dtype=np.int64)
+    ib = np.array([vocab.setdefault(w, len(vocab)) for w in b], dtype=np.int64)
+    m = len(b)
+    cost = np.zeros((len(a) + 1, m + 1), dtype=np.int32)
+    cost[0] = np.arange(m + 1)
+    steps = np.arange(m + 1, dtype=np.int32)
+    for i in range(1, len(a) + 1):
+        prev = cost[i - 1]
+        best = np.empty(m + 1, dtype=np.int32)
+        best[0] = i
+        best[1:] = np.minimum(prev[:-1] + (ib != ia[i - 1]), prev[1:] + 1)
+        # insertions along the row: c[j] = min_k<=j (best[k] + j - k)
+        cost[i] = np.minimum.accumulate(best - steps) + steps
+    return cost
+
+
+def _cut_at_anchors(
+    words: list[str], recognized: list[tuple[str, float, float]], duration: float, max_chunk: float
+) -> list[tuple[float, float, list[str]]]:
+    """Cut a long clip and its transcript at the same places: pauses between recognized words.
+
+    Transcript words are matched to recognized words (word-level edit distance). A cut goes in the
+    middle of a pause between two consecutive transcript words that were both recognized, so
+    words and audio are split at exactly the same point. Cuts are chosen greedily to keep pieces
+    under ``max_chunk`` seconds where the speech allows it. Returns (start, end, words) per piece,
+    covering [0, duration] in order.
+    """
+    n = len(words)
+    cost = _edit_distance_matrix(words, [w for w, _, _ in recognized])
+    match: list[tuple[float, float] | None] = [None] * n
+    i, j = n, len(recognized)
     while i > 0 and j > 0:
-        sub = 0 if words[i - 1] == recognized[j - 1][0] else 1
-        if cost[i, j] == cost[i - 1, j - 1] + sub:
-            if sub == 0:
-                anchor[i - 1] = (recognized[j - 1][1] + recognized[j - 1][2]) / 2
+        same = words[i - 1] == recognized[j - 1][0]
+        if cost[i, j] == cost[i - 1, j - 1] + (0 if same else 1):
+            if same:
+                match[i - 1] = (recognized[j - 1][1], recognized[j - 1][2])
             i, j = i - 1, j - 1
         elif cost[i, j] == cost[i - 1, j] + 1:
             i -= 1
         else:
             j -= 1
-    total = chunks[-1][1]
-    groups: list[list[str]] = [[] for _ in chunks]
-    ends = [e for _, e in chunks]
-    last = 0
-    for k, w in enumerate(words):
-        t = anchor[k]
-        if t is None:
-            # no anchor: keep monotonic; with no anchors at all, spread by position in the text
-            if not any(a is not None for a in anchor):
-                t = total * (k + 0.5) / n
-                idx = next(c for c, e in enumerate(ends) if t <= e or c == len(ends) - 1)
-            else:
-                idx = last
-        else:
-            idx = next(c for c, e in enumerate(ends) if t <= e or c == len(ends) - 1)
-        idx = max(idx, last)
-        groups[idx].append(w)
-        last = idx
-    return groups
+    candidates: list[tuple[float, int]] = []  # (cut time, index of the last word before the cut)
+    for k in range(n - 1):
+        left, right = match[k], match[k + 1]
+        if left is not None and right is not None and right[0] - left[1] >= MIN_CUT_PAUSE:
+            candidates.append(((left[1] + right[0]) / 2.0, k))
+    pieces: list[tuple[float, float, list[str]]] = []
+    start_t, start_w = 0.0, 0
+    for pos, (t, k) in enumerate(candidates):
+        if t - start_t < 1.0 or k < start_w:
+            continue
+        following = next((c for c in candidates[pos + 1:] if c[1] >= start_w), None)
+        # cut here if the next candidate would make the piece too long
+        if following is None or following[0] - start_t > max_chunk:
+            pieces.append((start_t, t, words[start_w:k + 1]))
+            start_t, start_w = t, k + 1
+    pieces.append((start_t, duration, words[start_w:]))
+    return pieces
 
 
 def _merge(
