@@ -65,13 +65,13 @@ def build_long_clip(folder: Path) -> tuple[Path, Path, float]:
     return wav, txt, len(samples) / RATE
 
 
-def child_analyze(wav: str, text_file: str) -> dict:
+def child_analyze(wav: str, text_file: str, jobs: int = 0) -> dict:
     """(Child process.) Time one ``pipeline.run``; report seconds, method and peak RSS (MiB)."""
     from lipsync_addon.core import pipeline
     from lipsync_addon.core.types import PipelineConfig
 
     text = Path(text_file).read_text(encoding="utf-8") if text_file else ""
-    config = PipelineConfig(transcript=text, viseme_set="oculus", fps=24.0)
+    config = PipelineConfig(transcript=text, viseme_set="oculus", fps=24.0, jobs=jobs)
     t0 = time.perf_counter()
     result = pipeline.run(wav, config)
     elapsed = time.perf_counter() - t0
@@ -146,12 +146,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bake-minutes", type=float, default=10.0, help="length of the baked curves (minutes)")
     parser.add_argument("--bake-fps", type=float, default=60.0, help="bake frame rate (frames per second)")
     parser.add_argument("--skip-bake", action="store_true")
+    parser.add_argument("--compare-jobs", action="store_true",
+                        help="also run the analysis with 1 worker (shows what the second core brings)")
     parser.add_argument("--child", choices=("analyze", "bake"), help=argparse.SUPPRESS)
     parser.add_argument("--wav", default="", help=argparse.SUPPRESS)
     parser.add_argument("--text-file", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--jobs", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child == "analyze":
-        print(json.dumps(child_analyze(args.wav, args.text_file)))
+        print(json.dumps(child_analyze(args.wav, args.text_file, args.jobs)))
         return 0
     if args.child == "bake":
         print(json.dumps(child_bake(args.bake_minutes, args.bake_fps)))
@@ -163,8 +166,13 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="lipsync_bench_") as tmp:
         wav, txt, duration = build_long_clip(Path(tmp))
         print(f"clip: {duration:.1f} s ({' + '.join(CLIPS)}, 16 kHz)")
-        for label, text_file in (("analysis, with transcript", str(txt)), ("analysis, no transcript", "")):
-            runs = [_run_child(["--child", "analyze", "--wav", str(wav), "--text-file", text_file])
+        modes = [("analysis, with transcript", str(txt), 0), ("analysis, no transcript", "", 0)]
+        if args.compare_jobs:
+            modes += [("analysis, with transcript, 1 worker", str(txt), 1),
+                      ("analysis, no transcript, 1 worker", "", 1)]
+        for label, text_file, jobs in modes:
+            runs = [_run_child(["--child", "analyze", "--wav", str(wav), "--text-file", text_file,
+                                "--jobs", str(jobs)])
                     for _ in range(max(1, args.repeat))]
             best = min(runs, key=lambda r: r["seconds"])
             rows.append((label, f"{best['seconds']:.2f} s", f"{best['seconds'] / duration:.3f}x real time",
