@@ -104,3 +104,20 @@ def test_cli_errors_are_messages_not_tracebacks(tmp_path: Path) -> None:
     assert proc.returncode == 1 and "does not exist" in proc.stderr
     proc = cli("analyze")
     assert proc.returncode == 2
+
+
+@pytest.mark.parametrize("kind", ["noise", "music"])
+def test_noise_or_music_without_speech_gives_a_result_not_a_crash(tmp_path: Path, kind: str) -> None:
+    rate = 16000
+    t = np.arange(rate * 3) / rate
+    rng = np.random.default_rng(7)
+    if kind == "noise":  # bursts of noise with gaps, like a door or handling noise
+        x = rng.standard_normal(len(t)) * (np.sin(2 * np.pi * 1.5 * t) > 0.3) * 0.3
+    else:  # a few sustained chords
+        x = sum(0.1 * np.sin(2 * np.pi * f * t) for f in (220.0, 277.2, 329.6)) * (1 + 0.5 * np.sin(2 * np.pi * t))
+    path = tmp_path / f"{kind}.wav"
+    sf.write(path, x.astype(np.float32), rate)
+    for text in ("", "hello there"):
+        result = pipeline.run(str(path), PipelineConfig(transcript=text, viseme_set="oculus"))
+        assert result.curves.channels["mouth_open"].shape == result.curves.times.shape
+        assert np.all(np.isfinite(result.curves.channels["mouth_open"]))
