@@ -145,3 +145,19 @@ def test_rhubarb_rules_on_hand_built_segments() -> None:
 def test_rhubarb_on_empty_result_is_one_idle_cue() -> None:
     assert rhubarb_cues([], 1.234) == [(0.0, 1.23, "X")]
     assert rhubarb_cues([VisemeSegment("sil", 0, 2)], 2.0) == [(0.0, 2.0, "X")]
+
+
+def test_write_json_gives_normal_file_permissions(tmp_path) -> None:
+    import os
+    import stat
+
+    from lipsync_addon.core.export.cues import write_json
+
+    path = tmp_path / "cues.json"
+    write_json({"a": 1}, str(path))
+    mask = os.umask(0o022)
+    os.umask(mask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~mask
+    path.chmod(0o640)
+    write_json({"a": 2}, str(path))
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640

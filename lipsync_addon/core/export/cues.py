@@ -282,6 +282,16 @@ def to_rhubarb_dict(result: LipSyncResult) -> dict:
     }
 
 
+def _read_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+#: The process umask, read once at import (reading it means setting it, so not per call).
+_UMASK = _read_umask()
+
+
 def write_json(obj: dict, path: str) -> None:
     """Write ``obj`` as UTF-8 JSON (non-ASCII kept as is) to ``path``, atomically.
 
@@ -297,6 +307,8 @@ def write_json(obj: dict, path: str) -> None:
             with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
                 fh.write(text)
                 fh.write("\n")
+            # mkstemp creates 0600; give the file the permissions a plain open() would
+            os.chmod(tmp, target.stat().st_mode & 0o777 if target.exists() else 0o666 & ~_UMASK)
             os.replace(tmp, target)
         except BaseException:
             if os.path.exists(tmp):
