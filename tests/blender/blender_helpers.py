@@ -34,6 +34,7 @@ PRESET_SHAPE_KEYS: dict[str, list[str]] = {
     ],
     "rhubarb": ["A", "B", "C", "D", "E", "F", "G", "H", "X"],
     "preston_blair": ["AI", "E", "O", "U", "etc", "L", "WQ", "MBP", "FV", "rest"],
+    "simple": ["MouthOpen"],
 }  # fmt: skip
 
 

@@ -34,7 +34,7 @@ def test_generate_on_every_preset(scene, preset):
     report = api.generate("Head", str(SPEECH), transcript=SPEECH_TEXT, start_frame=1)
     assert report.viseme_set == EXPECTED_SET.get(preset, preset)
     assert report.action_name == "LipSync_Head_cmu_arctic_us_aew_a0001"
-    assert set(report.channels) <= set(names) and len(report.channels) >= 3
+    assert set(report.channels) <= set(names) and len(report.channels) >= min(3, len(names))
     assert keyed_channels(obj) == {bake.shape_key_data_path(n) for n in report.channels}
     assert report.frames_keyed >= int(3.5 * 24)
     # the mouth really moves: some channel is clearly open somewhere in the clip

@@ -14,7 +14,7 @@ from lipsync_addon.blender import api, compat, panels
 def test_viseme_set_enum_lists_presets(scene):
     obj = make_mesh("Head", PRESET_SHAPE_KEYS["arkit"])
     # a dynamic enum lists its items only through its callback: check them by assignment
-    for name in ("auto", "oculus", "arkit", "vrm", "vrchat", "rhubarb", "preston_blair"):
+    for name in ("auto", "oculus", "arkit", "vrm", "vrchat", "rhubarb", "preston_blair", "simple"):
         obj.lipsync.viseme_set = name
         assert obj.lipsync.viseme_set == name
     with pytest.raises(TypeError):

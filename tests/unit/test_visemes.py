@@ -235,3 +235,27 @@ def test_bad_custom_mappings_are_rig_errors(tmp_path: Path) -> None:
         load_custom_mapping(str(bad))
     with pytest.raises(RigError, match="None of the shape keys"):
         resolve_mapping("auto", ["Basis"], {"PP": {"Nope": 1.0}})
+
+
+def test_simple_preset_drives_one_open_shape_with_mouth_open() -> None:
+    """Rigs with a single open shape get the mouth_open curve; its weights are the openness table."""
+    import numpy as np
+
+    from lipsync_addon.core.animate import coarticulate, map_to_channels, viseme_openness
+    from lipsync_addon.core.types import VisemeSegment
+    from lipsync_addon.core.visemes import load_viseme_set, resolve_mapping
+
+    simple = load_viseme_set("simple")
+    openness = viseme_openness()
+    for viseme, targets in simple.mapping.items():
+        assert targets.get("mouth_open", 0.0) == pytest.approx(openness[viseme]), viseme
+    assert resolve_mapping("auto", ["Basis", "Mouth Open"])[0] == "simple"
+    assert resolve_mapping("auto", ["jawOpen"])[0] == "simple"  # a lone ARKit jaw shape
+    # a full preset with an extra open shape keeps its own preset
+    oculus = list(load_viseme_set("oculus").channels)
+    assert resolve_mapping("auto", [*oculus, "MouthOpen"])[0] == "oculus"
+    segs = [VisemeSegment("aa", 0.2, 0.4), VisemeSegment("PP", 0.4, 0.45), VisemeSegment("O", 0.45, 0.7)]
+    curves = coarticulate(segs, 1.0, fps=30.0)
+    _, mapping = resolve_mapping("auto", ["MouthOpen"])
+    out = map_to_channels(curves, mapping)
+    assert np.allclose(out.channels["MouthOpen"], curves.channels["mouth_open"], atol=1e-6)
