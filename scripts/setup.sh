@@ -20,10 +20,11 @@ fi
 
 # System packages: libraries the bpy wheel loads, EGL/Mesa for headless Workbench renders, ffmpeg to mux
 # the preview video. Installed only if missing, and only where we can (root + apt-get).
-APT_PKGS="libxrender1 libxxf86vm1 libxfixes3 libxi6 libxkbcommon0 libsm6 libgl1 libegl1 libegl-mesa0 libgl1-mesa-dri libsndfile1 ffmpeg"
+APT_PKGS="libxrender1 libxxf86vm1 libxfixes3 libxi6 libxkbcommon0 libsm6 libgl1 libegl1 libegl-mesa0 libgl1-mesa-dri libsndfile1 ffmpeg chromium nodejs"
 missing=""
 if command -v dpkg >/dev/null 2>&1; then
   for p in $APT_PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
+  command -v npm >/dev/null 2>&1 || missing="$missing npm"
   "$PY" -m venv --help >/dev/null 2>&1 && "$PY" -c 'import ensurepip' >/dev/null 2>&1 || missing="$missing python3-venv"
 fi
 if [ -n "$missing" ]; then
@@ -47,3 +48,6 @@ if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; th
   .venv/bin/python -m pip install -q -r requirements-dev.txt
   echo "$want" > "$stamp"
 fi
+
+# Wheels bundled in the extension zip (tests build and install it offline): cached in build/wheels.
+.venv/bin/python scripts/build_extension.py --fetch-only --platform linux-x64 >/dev/null
