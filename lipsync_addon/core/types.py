@@ -115,13 +115,18 @@ class Word:
 
 @dataclass
 class Phone:
-    """A phone in IPA with timing in seconds; ``word_index`` is -1 for silence/noise."""
+    """A phone in IPA with timing in seconds; ``word_index`` is -1 for silence/noise.
+
+    ``stress`` is the lexical stress of a vowel: 1 primary, 2 secondary, 0 unstressed, -1 unknown
+    (consonants, or no dictionary entry matched what was aligned).
+    """
 
     ipa: str
     start: float
     end: float
     confidence: float = 1.0
     word_index: int = -1
+    stress: int = -1
 
     @property
     def is_silence(self) -> bool:

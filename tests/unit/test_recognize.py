@@ -37,6 +37,10 @@ def test_align_with_transcript_gives_words_and_phones(bobby: Audio) -> None:
     _assert_tiles(tr.phones, bobby.duration)
     ipa = [p.ipa for p in tr.phones if not p.is_silence]
     assert ipa[0] == "b" and "p" in ipa
+    # lexical stress comes back from the dictionary: "the" has a schwa, "ledger" ends unstressed
+    the = [p for p in tr.phones if p.word_index == 2]
+    assert [(p.ipa, p.stress) for p in the] == [("ð", -1), ("ə", 0)]
+    assert [p.stress for p in tr.phones if p.word_index == 3 and p.stress >= 0] == [1, 0]
     # phones of a word lie inside it
     for p in tr.phones:
         if p.word_index >= 0:

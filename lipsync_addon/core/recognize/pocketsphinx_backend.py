@@ -650,14 +650,38 @@ def _merge(
         for text, s, e in r.words:
             src = "recognized" if recognized_mode else sources.get(text, "dictionary")
             words.append(Word(text, s, e, 1.0, src))
-        for arpa, s, e, wi in r.phones:
-            ipa = "sil" if arpa == "SIL" else arpabet_to_ipa(arpa)
-            phones.append(Phone(ipa, s, e, 1.0, base + wi if wi >= 0 else -1))
+        stressed = _stressed_phones(r)
+        for k, (arpa, s, e, wi) in enumerate(r.phones):
+            name = stressed.get(k, arpa)
+            ipa = "sil" if arpa == "SIL" else arpabet_to_ipa(name)
+            stress = int(name[-1]) if name[-1:].isdigit() else -1
+            phones.append(Phone(ipa, s, e, 1.0, base + wi if wi >= 0 else -1, stress))
     phones = _fill_gaps(phones, duration)
     method = max(set(methods), key=methods.count) if methods else "silence"
     if "phone_loop" in methods and method != "phone_loop":
         method += "+phone_loop"
     return Transcript(words, phones, duration, method, warnings)
+
+
+def _stressed_phones(result: _PieceResult) -> dict[int, str]:
+    """Phone index -> ARPAbet with stress digit, from the cmudict entry matching what was aligned.
+
+    pocketsphinx phones carry no stress; the dictionary does (AH0 is a schwa, AH1 a full vowel).
+    A word's stress is taken from the first cmudict pronunciation whose phones equal the aligned
+    ones; words without such an entry keep unstressed-unknown phones.
+    """
+    by_word: dict[int, list[int]] = {}
+    for k, (_, _, _, wi) in enumerate(result.phones):
+        if wi >= 0:
+            by_word.setdefault(wi, []).append(k)
+    out: dict[int, str] = {}
+    for wi, idx in by_word.items():
+        aligned = [result.phones[k][0] for k in idx]
+        for variant in Lexicon.stressed_variants(result.words[wi][0]):
+            if strip_stress(variant) == aligned:
+                out.update(zip(idx, variant, strict=True))
+                break
+    return out
 
 
 def _fill_gaps(phones: list[Phone], duration: float) -> list[Phone]:
@@ -670,7 +694,7 @@ def _fill_gaps(phones: list[Phone], duration: float) -> list[Phone]:
             continue
         if s > t + 1e-6:
             out.append(Phone("sil", t, s))
-        out.append(Phone(p.ipa, s, e, p.confidence, p.word_index))
+        out.append(Phone(p.ipa, s, e, p.confidence, p.word_index, p.stress))
         t = e
     if t < duration - 1e-6:
         out.append(Phone("sil", t, duration))
