@@ -15,7 +15,7 @@ from typing import Any, Protocol
 import numpy as np
 
 #: Version of the JSON cue format written by :mod:`lipsync_addon.core.export.cues`.
-CUE_FORMAT_VERSION = "1.0"
+CUE_FORMAT_VERSION = "1.1"
 
 #: Analysis sample rate (Hz). Every recognizer works on mono audio at this rate.
 ANALYSIS_RATE = 16000

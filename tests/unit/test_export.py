@@ -66,7 +66,7 @@ def test_cue_json_round_trip(tmp_path: Path) -> None:
     assert meta["duration"] == pytest.approx(result.duration, abs=1e-4)
     assert meta["provenance"]["backend"] == "reference" and meta["provenance"]["path"] == "/tmp/x"
     assert len(back["words"]) == len(result.transcript.words)
-    assert {"ipa", "start", "end", "confidence", "word_index"} == set(back["phones"][0])
+    assert {"ipa", "start", "end", "confidence", "word_index", "stress"} == set(back["phones"][0])
     assert "ɪ" in {p["ipa"] for p in back["phones"]}  # IPA kept as text, not escaped away
     assert "ɪ".encode() in raw  # ensure_ascii=False
     assert back["visemes"][0]["viseme"] in {"sil", "TH"}

@@ -111,6 +111,7 @@ def to_cue_dict(result: LipSyncResult, *, decimals: int = 4, include_viseme_curv
                 "end": _round(p.end, decimals),
                 "confidence": _round(p.confidence, decimals),
                 "word_index": int(p.word_index),
+                "stress": int(p.stress),
             }
             for p in tr.phones
         ],
