@@ -51,3 +51,8 @@ fi
 
 # Wheels bundled in the extension zip (tests build and install it offline): cached in build/wheels.
 .venv/bin/python scripts/build_extension.py --fetch-only --platform linux-x64 >/dev/null
+# three.js + Khronos glTF validator for the export tests (pinned by tests/ship/web/package-lock.json).
+lock_sum="$(sha256sum tests/ship/web/package-lock.json | cut -d' ' -f1)"
+if command -v npm >/dev/null 2>&1 && [ "$(cat tests/ship/web/node_modules/.lock.sha256 2>/dev/null)" != "$lock_sum" ]; then
+  (cd tests/ship/web && npm ci --no-audit --no-fund --loglevel=error >/dev/null) && echo "$lock_sum" > tests/ship/web/node_modules/.lock.sha256
+fi

@@ -10,12 +10,13 @@ import sys
 
 import bpy
 
-from . import operators, panels, preferences, properties
+from . import export, operators, panels, preferences, properties
 
 CLASSES: tuple[type, ...] = (
     *properties.CLASSES,
     *preferences.CLASSES,
     *operators.CLASSES,
+    *export.CLASSES,
     *panels.CLASSES,
 )
 
