@@ -20,7 +20,7 @@ fi
 
 # System packages: libraries the bpy wheel loads, EGL/Mesa for headless Workbench renders, ffmpeg to mux
 # the preview video. Installed only if missing, and only where we can (root + apt-get).
-APT_PKGS="libxrender1 libxxf86vm1 libxfixes3 libxi6 libxkbcommon0 libsm6 libgl1 libegl1 libegl-mesa0 libgl1-mesa-dri libsndfile1 ffmpeg chromium nodejs"
+APT_PKGS="libxrender1 libxxf86vm1 libxfixes3 libxi6 libxkbcommon0 libsm6 libgl1 libegl1 libegl-mesa0 libgl1-mesa-dri libsndfile1 ffmpeg chromium nodejs gcc"
 missing=""
 if command -v dpkg >/dev/null 2>&1; then
   for p in $APT_PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
@@ -40,12 +40,12 @@ if [ -n "$missing" ]; then
 fi
 
 stamp=".venv/.requirements.sha256"
-want="$(cat requirements.txt requirements-dev.txt | sha256sum | cut -d' ' -f1)"
+want="$(cat requirements.txt requirements-dev.txt requirements-enhance.txt | sha256sum | cut -d' ' -f1)"
 if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "setup: creating .venv with pinned packages (first run downloads ~900 MB, mostly the bpy wheel)"
   [ -x .venv/bin/python ] || "$PY" -m venv .venv
   .venv/bin/python -m pip install -q --upgrade "pip>=24" >/dev/null
-  .venv/bin/python -m pip install -q -r requirements-dev.txt
+  .venv/bin/python -m pip install -q -r requirements-dev.txt -r requirements-enhance.txt
   echo "$want" > "$stamp"
 fi
 

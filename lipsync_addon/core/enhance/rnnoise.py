@@ -1,0 +1,158 @@
+"""RNNoise (the neural denoiser shipped in the ``pyrnnoise`` wheel) run sample-aligned.
+
+RNNoise works on 48 kHz audio in 480-sample frames and delays its output by
+:data:`RNNOISE_DELAY` samples (measured, see ``presets.json`` and the alignment test). We resample to
+48 kHz with a zero-phase polyphase filter, run the frames, drop the delay, and resample back, so
+the output lines up with the input to the sample. Long clips are cut into pieces that run on all
+cores (ctypes releases the GIL), each piece warmed up on the audio before it and cross-faded.
+
+The shared library is loaded straight from the installed package with ctypes (the package's own
+Python wrapper pulls in PyAV and matplotlib, which we do not need).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import importlib.util
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from ..audio import resample
+from ..types import CancelToken, LipSyncError
+
+#: RNNoise's own rate and frame size (samples).
+RNNOISE_RATE = 48000
+RNNOISE_FRAME = 480
+#: Output delay of rnnoise_process_frame at 48 kHz, samples (measured by cross-correlation).
+RNNOISE_DELAY = 960
+#: Piece length for parallel processing, warm-up before each piece and cross-fade, seconds.
+_PIECE_S = 20.0
+_WARMUP_S = 1.0
+_XFADE_S = 0.02
+
+_lib_lock = threading.Lock()
+_lib: ctypes.CDLL | None = None
+
+
+class EnhanceError(LipSyncError):
+    """Audio enhancement cannot run (missing denoiser library, bad preset or option)."""
+
+
+def _library() -> ctypes.CDLL:
+    global _lib
+    with _lib_lock:
+        if _lib is not None:
+            return _lib
+        spec = importlib.util.find_spec("pyrnnoise")
+        if spec is None or not spec.submodule_search_locations:
+            raise EnhanceError(
+                "The neural denoiser (RNNoise) is not installed: run scripts/setup.sh, or "
+                "'pip install pyrnnoise==0.4.5', or choose the 'wiener' or 'spectral' denoiser."
+            )
+        folder = next(iter(spec.submodule_search_locations))
+        names = {"linux": "librnnoise.so", "darwin": "librnnoise.dylib", "win32": "rnnoise.dll"}
+        import sys
+
+        name = names.get(sys.platform, "librnnoise.so")
+        path = os.path.join(folder, name)
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError as exc:
+            raise EnhanceError(f"Cannot load the RNNoise library {path}: {exc}") from exc
+        lib.rnnoise_create.argtypes = [ctypes.c_void_p]
+        lib.rnnoise_create.restype = ctypes.c_void_p
+        lib.rnnoise_destroy.argtypes = [ctypes.c_void_p]
+        lib.rnnoise_destroy.restype = None
+        lib.rnnoise_get_frame_size.restype = ctypes.c_int
+        lib.rnnoise_process_frame.argtypes = [
+            ctypes.c_void_p, ctypes.POINTER(ctypes.c_float), ctypes.POINTER(ctypes.c_float)]
+        lib.rnnoise_process_frame.restype = ctypes.c_float
+        if lib.rnnoise_get_frame_size() != RNNOISE_FRAME:
+            raise EnhanceError("Unexpected RNNoise frame size; reinstall pyrnnoise==0.4.5.")
+        _lib = lib
+        return lib
+
+
+def available() -> bool:
+    """True when the RNNoise library can be loaded."""
+    try:
+        _library()
+    except EnhanceError:
+        return False
+    return True
+
+
+def _run_frames(x48: np.ndarray, cancel: CancelToken | None) -> tuple[np.ndarray, np.ndarray]:
+    """RNNoise over a 48 kHz float signal in [-1, 1]; returns (aligned output, speech prob per frame)."""
+    lib = _library()
+    n = len(x48)
+    n_frames = (n + RNNOISE_DELAY) // RNNOISE_FRAME + 1
+    buf = np.zeros(n_frames * RNNOISE_FRAME, dtype=np.float32)
+    buf[:n] = x48 * 32768.0  # RNNoise expects the int16 range
+    out = np.empty_like(buf)
+    probs = np.empty(n_frames, dtype=np.float32)
+    fptr = ctypes.POINTER(ctypes.c_float)
+    state = lib.rnnoise_create(None)
+    try:
+        base_in = buf.ctypes.data
+        base_out = out.ctypes.data
+        step = RNNOISE_FRAME * 4
+        for i in range(n_frames):
+            if cancel is not None and i % 2000 == 0:
+                cancel.check()
+            probs[i] = lib.rnnoise_process_frame(
+                state, ctypes.cast(base_out + i * step, fptr), ctypes.cast(base_in + i * step, fptr))
+    finally:
+        lib.rnnoise_destroy(state)
+    return out[RNNOISE_DELAY:RNNOISE_DELAY + n] / 32768.0, probs
+
+
+def rnnoise_denoise(
+    samples: np.ndarray, rate: int, *, cancel: CancelToken | None = None, workers: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Denoise mono ``samples`` (float, rate Hz) with RNNoise, output sample-aligned with the input.
+
+    Returns:
+        (denoised float32 samples, same length and rate; per-10-ms speech probability in [0, 1]).
+    """
+    x48 = resample(samples.astype(np.float32), rate, RNNOISE_RATE) if rate != RNNOISE_RATE else samples
+    x48 = np.asarray(x48, dtype=np.float32)
+    n = len(x48)
+    piece, warm, xf = int(_PIECE_S * RNNOISE_RATE), int(_WARMUP_S * RNNOISE_RATE), int(_XFADE_S * RNNOISE_RATE)
+    if n <= piece * 1.5:
+        y48, probs = _run_frames(x48, cancel)
+    else:
+        starts = list(range(0, n, piece))
+        if n - starts[-1] < piece // 2 and len(starts) > 1:
+            starts.pop()
+        bounds = [(s, starts[i + 1] if i + 1 < len(starts) else n) for i, s in enumerate(starts)]
+
+        def job(se: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+            s, e = se
+            a, b = max(0, s - warm), min(n, e + xf)
+            y, p = _run_frames(x48[a:b], cancel)
+            return y[s - a:], p[(s - a) // RNNOISE_FRAME:]
+
+        n_workers = workers or max(1, os.cpu_count() or 1)
+        with ThreadPoolExecutor(max_workers=min(n_workers, len(bounds))) as pool:
+            results = list(pool.map(job, bounds))
+        y48 = np.zeros(n, dtype=np.float32)
+        ramp = np.linspace(0.0, 1.0, xf, dtype=np.float32)
+        prob_parts = []
+        for (s, e), (y, p) in zip(bounds, results, strict=True):
+            if s == 0:
+                y48[s:s + len(y)] = y
+            else:
+                k = min(xf, len(y))
+                y48[s:s + k] = y48[s:s + k] * (1.0 - ramp[:k]) + y[:k] * ramp[:k]
+                y48[s + k:s + len(y)] = y[k:]
+            prob_parts.append(p[: (e - s) // RNNOISE_FRAME])
+        probs = np.concatenate(prob_parts)
+    y = resample(y48, RNNOISE_RATE, rate) if rate != RNNOISE_RATE else y48
+    out = np.zeros(len(samples), dtype=np.float32)
+    m = min(len(out), len(y))
+    out[:m] = y[:m]
+    return out, probs
