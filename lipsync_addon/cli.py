@@ -15,7 +15,15 @@ import sys
 import time
 from collections.abc import Sequence
 
-from .core.types import Cancelled, CancelToken, LipSyncError, PipelineConfig, TranscriptError
+from .core.types import (
+    DEFAULT_SMOOTHING,
+    DEFAULT_STRENGTH,
+    Cancelled,
+    CancelToken,
+    LipSyncError,
+    PipelineConfig,
+    TranscriptError,
+)
 
 
 def read_transcript_file(path: str) -> str:
@@ -62,8 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="viseme set for the curves: oculus, arkit, vrm, vroid, vrchat, rhubarb, preston_blair")
     an.add_argument("--mapping", metavar="JSON", help="custom viseme -> channel mapping file")
     an.add_argument("--fps", type=float, default=24.0, help="curve sample rate, frames per second")
-    an.add_argument("--strength", type=float, default=1.0, help="amplitude, 0..2")
-    an.add_argument("--smoothing", type=float, default=0.5, help="coarticulation smoothing, 0..1")
+    an.add_argument("--strength", type=float, default=DEFAULT_STRENGTH, help="amplitude, 0..2")
+    an.add_argument("--smoothing", type=float, default=DEFAULT_SMOOTHING,
+                    help="coarticulation smoothing, 0 crisp .. 1 very smooth")
     an.add_argument("--jobs", type=int, default=0, help="worker processes for long clips (0 = all cores)")
     an.add_argument("--format", choices=("json", "rhubarb"), default="json", help="output format")
     an.add_argument("--textgrid", metavar="FILE", help="also write word/phone alignment as a Praat TextGrid")

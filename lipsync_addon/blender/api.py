@@ -27,6 +27,8 @@ from typing import Any
 import bpy
 
 from ..core.types import (
+    DEFAULT_SMOOTHING,
+    DEFAULT_STRENGTH,
     AudioError,
     CancelToken,
     LipSyncResult,
@@ -154,8 +156,8 @@ def prepare(
     transcript: str = "",
     viseme_set: str = "auto",
     start_frame: int | None = None,
-    strength: float = 1.0,
-    smoothing: float = 0.5,
+    strength: float = DEFAULT_STRENGTH,
+    smoothing: float = DEFAULT_SMOOTHING,
     scene_name: str | None = None,
     add_sound_strip: bool = True,
     custom_mapping: dict[str, dict[str, float]] | None = None,
@@ -266,8 +268,8 @@ def generate(
     transcript: str = "",
     viseme_set: str = "auto",
     start_frame: int | None = None,
-    strength: float = 1.0,
-    smoothing: float = 0.5,
+    strength: float = DEFAULT_STRENGTH,
+    smoothing: float = DEFAULT_SMOOTHING,
     scene_name: str | None = None,
     add_sound_strip: bool = True,
     custom_mapping: dict[str, dict[str, float]] | None = None,

@@ -19,6 +19,8 @@ from bpy.props import (
     StringProperty,
 )
 
+from ..core.types import DEFAULT_SMOOTHING, DEFAULT_STRENGTH
+
 _VISEME_SET_ITEMS: list[tuple[str, str, str]] = []
 
 
@@ -88,9 +90,11 @@ class LIPSYNC_PG_scene(bpy.types.PropertyGroup):
     transcript_text: PointerProperty(type=bpy.types.Text, name="Text Block")
     transcript_path: StringProperty(name="Transcript File", subtype="FILE_PATH")
     start_frame: IntProperty(name="Start Frame", default=1, description="Frame where the clip starts")
-    strength: FloatProperty(name="Strength", default=1.0, min=0.0, max=2.0, description="Mouth motion amplitude")
+    strength: FloatProperty(
+        name="Strength", default=DEFAULT_STRENGTH, min=0.0, max=2.0, description="Mouth motion amplitude"
+    )
     smoothing: FloatProperty(
-        name="Smoothing", default=0.5, min=0.0, max=1.0, description="0 = crisp shapes, 1 = very smooth"
+        name="Smoothing", default=DEFAULT_SMOOTHING, min=0.0, max=1.0, description="0 = crisp shapes, 1 = very smooth"
     )
     add_sound_strip: BoolProperty(name="Add Sound Strip", default=True, description="Put the clip in the sequencer")
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from scipy.signal import find_peaks, peak_prominences
 
-from ..types import Curves, VisemeSegment
+from ..types import DEFAULT_SMOOTHING, DEFAULT_STRENGTH, Curves, VisemeSegment
 from ..visemes.tables import canonical_name, canonical_visemes
 
 _DATA = Path(__file__).with_name("data")
@@ -354,7 +354,8 @@ def _prominence(x: np.ndarray, k: int) -> float:
 
 
 def coarticulate(
-    visemes: list[VisemeSegment], duration: float, *, fps: float, strength: float = 1.0, smoothing: float = 0.5
+    visemes: list[VisemeSegment], duration: float, *, fps: float, strength: float = DEFAULT_STRENGTH,
+    smoothing: float = DEFAULT_SMOOTHING,
 ) -> Curves:
     """Turn canonical viseme segments (seconds) into continuous curves sampled at ``fps``.
 
