@@ -40,7 +40,7 @@ def detect_hum(samples: np.ndarray, rate: int, *, min_prominence_db: float = 10.
     db = 10.0 * np.log10(p + 1e-20)
     best: tuple[float, float, list[float]] = (0.0, 0.0, [])
     for base in (50.0, 60.0):
-        found, score = [], 0.0
+        proms: list[tuple[float, float]] = []
         for k in range(1, max_harmonics + 1):
             fk = base * k
             if fk > rate / 2 - 20:
@@ -48,14 +48,14 @@ def detect_hum(samples: np.ndarray, rate: int, *, min_prominence_db: float = 10.
             i = round(fk)
             peak = db[max(0, i - 1): i + 2].max()
             ring = np.r_[db[max(0, i - 15): max(0, i - 3)], db[i + 4: i + 16]]
-            if ring.size == 0:
-                continue
-            prom = peak - float(np.median(ring))
-            if prom >= min_prominence_db:
-                found.append(fk)
-                score += prom
-        if (len(found) >= 2 or score >= 2 * min_prominence_db) and score > best[1]:
-            best = (base, score, found)
+            if ring.size:
+                proms.append((fk, peak - float(np.median(ring))))
+        strong = [p for _, p in proms if p >= min_prominence_db]
+        score = float(sum(strong))
+        if (len(strong) >= 2 or score >= 2 * min_prominence_db) and score > best[1]:
+            # hum confirmed: notch every harmonic up to the highest one that stands out (speech may mask some)
+            top = max(fk for fk, p in proms if p >= min_prominence_db / 3.0)
+            best = (base, score, [fk for fk, _ in proms if fk <= top])
     return best[0], best[2]
 
 
