@@ -6,7 +6,7 @@ Two ways to run it (same options):
         --object Head --audio line.wav [--text line.txt] [--viseme-set oculus] [--start-frame 1] --out out.blend
 
     .venv/bin/python scripts/batch_lipsync.py --blend scene.blend \\
-        --object Head --audio line.wav [--text line.txt] --out out.blend
+        --object Head --audio line.wav [--text line.txt] --out out.blend [--glb out.glb] [--fbx out.fbx]
 
 Exit codes: 0 done, 1 lip-sync error (message on stderr, nothing saved), 2 bad command line,
 3 internal error (a bug; traceback on stderr).
@@ -50,17 +50,21 @@ def parse_args(args: list[str]) -> argparse.Namespace:
     parser.add_argument("--viseme-set", default="auto", help="auto (detect from shape-key names) or a preset name")
     parser.add_argument("--start-frame", type=int, default=None, help="frame where the clip starts")
     parser.add_argument("--scene", default=None, help="scene name (default: the active scene)")
-    parser.add_argument("--strength", type=float, default=1.0, help="mouth motion amplitude, 0..2")
-    parser.add_argument("--smoothing", type=float, default=0.5, help="0 = crisp, 1 = very smooth")
+    parser.add_argument("--strength", type=float, default=None,
+                        help="mouth motion amplitude, 0..2 (default: the add-on's)")
+    parser.add_argument("--smoothing", type=float, default=None,
+                        help="0 = crisp, 1 = very smooth (default: the add-on's)")
     parser.add_argument("--mapping", help="custom mapping JSON {viseme: {shape key: weight}}")
     parser.add_argument("--no-sound-strip", action="store_true", help="do not add the clip to the sequencer")
     parser.add_argument("--out", help="where to save the result .blend")
     parser.add_argument("--in-place", action="store_true", help="save over the opened .blend instead of --out")
     parser.add_argument("--cues", help="also write the cue JSON (words, phones, visemes, curves) here")
+    parser.add_argument("--glb", help="also export the object with its animation as GLB (morph-target weights)")
+    parser.add_argument("--fbx", help="also export the object with its animation as FBX (blend-shape animation)")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
     opts = parser.parse_args(args)
-    if not opts.out and not opts.in_place:
-        parser.error("give --out FILE.blend (or --in-place to overwrite the opened file)")
+    if not opts.out and not opts.in_place and not opts.glb and not opts.fbx:
+        parser.error("give --out FILE.blend (or --in-place to overwrite the opened file, or --glb/--fbx)")
     if opts.text and opts.transcript:
         parser.error("give either --text FILE or --transcript TEXT, not both")
     return opts
@@ -117,14 +121,14 @@ def _run(opts: argparse.Namespace, bpy: Any, api: Any, LipSyncError: type[Except
                 print(f"lipsync: {fraction * 100:5.1f}% {stage}", flush=True)
 
         started = time.perf_counter()
+        exported: list[str] = []
         report = api.generate(
             opts.object,
             str(Path(opts.audio).resolve()) if not opts.audio.startswith("//") else opts.audio,
             transcript=transcript,
             viseme_set=opts.viseme_set,
             start_frame=opts.start_frame,
-            strength=opts.strength,
-            smoothing=opts.smoothing,
+            **{k: v for k, v in (("strength", opts.strength), ("smoothing", opts.smoothing)) if v is not None},
             scene_name=opts.scene,
             add_sound_strip=not opts.no_sound_strip,
             custom_mapping=mapping,
@@ -132,12 +136,20 @@ def _run(opts: argparse.Namespace, bpy: Any, api: Any, LipSyncError: type[Except
         )
         if opts.cues:
             cues.write_json(cues.to_cue_dict(report.result), opts.cues)
-        out = bpy.data.filepath if opts.in_place else str(Path(opts.out).resolve())
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        try:
-            bpy.ops.wm.save_as_mainfile(filepath=out)
-        except RuntimeError as exc:
-            raise LipSyncError(f"Could not save '{out}': {exc}") from exc
+        if opts.glb or opts.fbx:
+            from lipsync_addon.blender import export
+
+            for path, fmt in ((opts.glb, "GLB"), (opts.fbx, "FBX")):
+                if path:
+                    exported.append(export.export_animation(path, [report.object_name], file_format=fmt).filepath)
+        out = ""
+        if opts.out or opts.in_place:
+            out = bpy.data.filepath if opts.in_place else str(Path(opts.out).resolve())
+            Path(out).parent.mkdir(parents=True, exist_ok=True)
+            try:
+                bpy.ops.wm.save_as_mainfile(filepath=out)
+            except RuntimeError as exc:
+                raise LipSyncError(f"Could not save '{out}': {exc}") from exc
     except LipSyncError as exc:
         print(f"lipsync: error: {exc}", file=sys.stderr)
         return EXIT_FAILED
@@ -155,6 +167,7 @@ def _run(opts: argparse.Namespace, bpy: Any, api: Any, LipSyncError: type[Except
         "strip": report.strip_name,
         "seconds": round(time.perf_counter() - started, 2),
         "saved": out,
+        "exported": exported,
         "warnings": report.warnings,
     }
     print("lipsync: done " + json.dumps(summary, ensure_ascii=False), flush=True)

@@ -252,3 +252,52 @@ class LIPSYNC_OT_export_animation(bpy.types.Operator, ExportHelper):
 
 
 CLASSES: tuple[type, ...] = (LIPSYNC_OT_export_animation,)
+
+
+def bake_line_into_template(
+    template: str,
+    object_name: str,
+    audio_path: str,
+    *,
+    transcript: str = "",
+    viseme_set: str = "auto",
+    strength: float = 1.0,
+    smoothing: float = 0.5,
+    blend_path: str = "",
+    glb_path: str = "",
+    fbx_path: str = "",
+) -> Any:
+    """Batch helper: open ``template``, lip-sync ``audio_path`` onto ``object_name``, save/export.
+
+    Writes ``blend_path`` (a copy; the template is never overwritten), ``glb_path`` and
+    ``fbx_path`` where given. Registers the add-on if needed. Returns the pipeline's
+    ``LipSyncResult`` (for the cue files). Raises LipSyncError subclasses with user messages, e.g.
+    when the template has no object of that name.
+    """
+    from . import api
+
+    if not hasattr(bpy.types, "LIPSYNC_OT_generate"):
+        from .. import register
+
+        register()
+    try:
+        bpy.ops.wm.open_mainfile(filepath=template, load_ui=False)
+    except RuntimeError as exc:
+        raise LipSyncError(f"Cannot open the template '{template}': {exc}") from exc
+    if bpy.data.objects.get(object_name) is None:
+        raise RigError(f"The template '{os.path.basename(template)}' has no object named '{object_name}'.")
+    report = api.generate(object_name, audio_path, transcript=transcript, viseme_set=viseme_set,
+                          strength=strength, smoothing=smoothing)
+    if glb_path:
+        export_animation(glb_path, [report.object_name], file_format="GLB")
+    if fbx_path:
+        export_animation(fbx_path, [report.object_name], file_format="FBX")
+    if blend_path:
+        os.makedirs(os.path.dirname(os.path.abspath(blend_path)), exist_ok=True)
+        try:
+            bpy.ops.wm.save_as_mainfile(filepath=os.path.abspath(blend_path), copy=True)
+        except RuntimeError as exc:
+            raise LipSyncError(f"Could not save '{blend_path}': {exc}") from exc
+    result = report.result
+    result.warnings = list(report.warnings)
+    return result
