@@ -40,7 +40,8 @@ if [ -n "$missing" ]; then
 fi
 
 stamp=".venv/.requirements.sha256"
-want="$(cat requirements.txt requirements-dev.txt requirements-enhance.txt | sha256sum | cut -d' ' -f1)"
+# every requirements file counts for the stamp (requirements-eval.txt is for .venv-eval)
+want="$(cat $(ls requirements*.txt | grep -v requirements-eval.txt) | sha256sum | cut -d' ' -f1)"
 if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "setup: creating .venv with pinned packages (first run downloads ~900 MB, mostly the bpy wheel)"
   [ -x .venv/bin/python ] || "$PY" -m venv .venv
