@@ -14,7 +14,8 @@ atomically after every line, so an interrupted batch resumes where it stopped: a
 signature matches a ``done`` entry and whose outputs all exist is skipped.
 
 Parallelism: ``workers`` local processes (spawned, one line at a time each, BLAS threads pinned
-to 1), or ``backend="dask"`` to hand the same per-line function to a Dask distributed scheduler.
+to 1). :func:`process_line` is a plain picklable function of plain data, so a distributed backend
+(Dask) can map it later; none is implemented yet.
 """
 
 from __future__ import annotations
@@ -299,7 +300,6 @@ def run_batch(
     *,
     workers: int = 1,
     backend: str = "local",
-    scheduler: str = "",
     force: bool = False,
     progress: ProgressCallback | None = None,
 ) -> BatchSummary:
@@ -310,8 +310,7 @@ def run_batch(
         out_dir: output folder (created); holds the outputs and ``manifest.json``.
         options: formats, viseme set, fps, template settings.
         workers: local worker processes (1 = in this process); 0 = all cores.
-        backend: "local" or "dask" (Dask distributed; ``scheduler`` address or a LocalCluster).
-        scheduler: Dask scheduler address ("" = start a LocalCluster with ``workers`` workers).
+        backend: "local" (the only backend so far).
         force: re-process lines even if the manifest says they are finished.
         progress: called as ``progress(finished, total, result)`` after each line.
 
@@ -371,7 +370,7 @@ def run_batch(
             progress(finished, len(lines), res)
 
     if todo:
-        for res in _execute(todo, out_dir, options, workers=workers, backend=backend, scheduler=scheduler):
+        for res in _execute(todo, out_dir, options, workers=workers, backend=backend):
             record(res)
     else:
         _save_manifest(manifest, out_dir)
@@ -381,15 +380,12 @@ def run_batch(
 
 
 def _execute(
-    todo: list[Line], out_dir: str, options: BatchOptions, *, workers: int, backend: str, scheduler: str
+    todo: list[Line], out_dir: str, options: BatchOptions, *, workers: int, backend: str
 ) -> Iterable[LineResult]:
     """Yield line results as they complete, on the chosen backend."""
     n_workers = workers if workers > 0 else (os.cpu_count() or 1)
-    if backend == "dask":
-        yield from _execute_dask(todo, out_dir, options, n_workers, scheduler)
-        return
     if backend != "local":
-        raise LipSyncError(f"Unknown batch backend '{backend}'; use 'local' or 'dask'.")
+        raise LipSyncError(f"Unknown batch backend '{backend}'; only 'local' exists for now.")
     if n_workers == 1 or len(todo) == 1:
         for line in todo:
             yield process_line(line, out_dir, options)
@@ -416,35 +412,6 @@ def _execute(
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-
-
-def _execute_dask(
-    todo: list[Line], out_dir: str, options: BatchOptions, n_workers: int, scheduler: str
-) -> Iterable[LineResult]:
-    try:
-        from dask.distributed import Client, LocalCluster, as_completed
-    except ImportError:
-        raise LipSyncError(
-            "The dask backend needs 'dask[distributed]' (pip install -r requirements-batch.txt)."
-        ) from None
-    cluster = None
-    if scheduler:
-        client = Client(scheduler)
-    else:
-        cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
-                               dashboard_address=None, env=WORKER_ENV)  # fmt: skip
-        client = Client(cluster)
-    try:
-        futures = client.map(process_line, todo, out_dir=out_dir, options=options, pure=False)
-        for fut in as_completed(futures):
-            try:
-                yield fut.result()
-            except Exception as exc:
-                yield LineResult(name="?", status="failed", error=f"dask task failed: {exc}")
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
 
 
 def text_progress(stream: Any = None) -> ProgressCallback:

@@ -39,8 +39,6 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--glb", action="store_true", help="template mode: export OUT/<line>.glb")
     p.add_argument("--fbx", action="store_true", help="template mode: export OUT/<line>.fbx")
     p.add_argument("-j", "--workers", type=int, default=0, help="worker processes (0 = all cores, 1 = no pool)")
-    p.add_argument("--backend", choices=("local", "dask"), default="local", help="local processes or Dask")
-    p.add_argument("--scheduler", default="", help="Dask scheduler address (default: a LocalCluster)")
     p.add_argument("--force", action="store_true", help="re-process lines already finished")
     p.add_argument("--progress", choices=("bar", "json", "none"), default="bar", help="progress on stderr")
     p.set_defaults(func=run)
@@ -70,8 +68,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         progress = None
     try:
-        summary = batch.run_batch(args.input, out_dir, options, workers=args.workers, backend=args.backend,
-                                  scheduler=args.scheduler, force=args.force, progress=progress)  # fmt: skip
+        summary = batch.run_batch(args.input, out_dir, options, workers=args.workers, force=args.force,
+                                  progress=progress)  # fmt: skip
     except LipSyncError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
