@@ -122,12 +122,14 @@ def rnnoise_denoise(
     x48 = np.asarray(x48, dtype=np.float32)
     n = len(x48)
     piece, warm, xf = int(_PIECE_S * RNNOISE_RATE), int(_WARMUP_S * RNNOISE_RATE), int(_XFADE_S * RNNOISE_RATE)
-    if n <= piece * 1.5:
+    n_workers = workers or max(1, os.cpu_count() or 1)
+    if (n_workers == 1 and n <= piece * 1.5) or n <= 4 * warm:
         y48, probs = _run_frames(x48, cancel)
     else:
-        starts = list(range(0, n, piece))
-        if n - starts[-1] < piece // 2 and len(starts) > 1:
-            starts.pop()
+        # equal pieces, a multiple of the worker count, none longer than _PIECE_S
+        n_pieces = n_workers * max(1, int(np.ceil(n / (n_workers * piece))))
+        size = int(np.ceil(n / n_pieces / RNNOISE_FRAME)) * RNNOISE_FRAME
+        starts = list(range(0, n, size))
         bounds = [(s, starts[i + 1] if i + 1 < len(starts) else n) for i, s in enumerate(starts)]
 
         def job(se: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
@@ -136,7 +138,6 @@ def rnnoise_denoise(
             y, p = _run_frames(x48[a:b], cancel)
             return y[s - a:], p[(s - a) // RNNOISE_FRAME:]
 
-        n_workers = workers or max(1, os.cpu_count() or 1)
         with ThreadPoolExecutor(max_workers=min(n_workers, len(bounds))) as pool:
             results = list(pool.map(job, bounds))
         y48 = np.zeros(n, dtype=np.float32)
