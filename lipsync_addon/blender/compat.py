@@ -15,6 +15,8 @@ import bpy
 SLOTTED_ACTIONS_VERSION = (4, 4, 0)
 #: Blender 5.0 removed the legacy ``Action.fcurves`` proxy.
 LEGACY_FCURVES_REMOVED_VERSION = (5, 0, 0)
+#: ``Action.fcurve_ensure_for_datablock`` takes ``group_name`` from 5.0 on (4.4-4.5 do not).
+FCURVE_GROUP_ARG_VERSION = (5, 0, 0)
 #: ``SequenceEditor.strips`` replaced ``.sequences`` (4.4 added it, 5.0 removed the old name).
 STRIPS_RENAMED_VERSION = (4, 4, 0)
 
@@ -53,7 +55,7 @@ def assign_action(datablock: Any, action: Any) -> None:
         anim.action_slot = slot
 
 
-def _channelbag(action: Any, datablock: Any, *, ensure: bool) -> Any:
+def _channelbag(action: Any, datablock: Any) -> Any:
     """The channelbag of ``datablock``'s slot in ``action`` (4.4+), or None."""
     from bpy_extras import anim_utils
 
@@ -61,15 +63,13 @@ def _channelbag(action: Any, datablock: Any, *, ensure: bool) -> Any:
     slot = anim.action_slot if anim is not None and anim.action == action else None
     if slot is None:
         return None
-    if ensure:
-        return anim_utils.action_ensure_channelbag_for_slot(action, slot)
     return anim_utils.action_get_channelbag_for_slot(action, slot)
 
 
 def action_fcurves(action: Any, datablock: Any) -> list[Any]:
     """All fcurves of ``action`` that animate ``datablock`` (its slot on 4.4+)."""
     if uses_slotted_actions():
-        bag = _channelbag(action, datablock, ensure=False)
+        bag = _channelbag(action, datablock)
         return list(bag.fcurves) if bag is not None else []
     return list(action.fcurves)
 
@@ -77,7 +77,7 @@ def action_fcurves(action: Any, datablock: Any) -> list[Any]:
 def find_fcurve(action: Any, datablock: Any, data_path: str, index: int = 0) -> Any:
     """The fcurve for ``data_path[index]`` in ``action`` for ``datablock``, or None."""
     if uses_slotted_actions():
-        bag = _channelbag(action, datablock, ensure=False)
+        bag = _channelbag(action, datablock)
         return bag.fcurves.find(data_path, index=index) if bag is not None else None
     return action.fcurves.find(data_path, index=index)
 
@@ -85,7 +85,7 @@ def find_fcurve(action: Any, datablock: Any, data_path: str, index: int = 0) -> 
 def remove_fcurve(action: Any, datablock: Any, fcurve: Any) -> None:
     """Delete ``fcurve`` (which must belong to ``action``'s channels for ``datablock``)."""
     if uses_slotted_actions():
-        bag = _channelbag(action, datablock, ensure=False)
+        bag = _channelbag(action, datablock)
         if bag is not None:
             bag.fcurves.remove(fcurve)
         return
@@ -98,7 +98,15 @@ def new_fcurve(action: Any, datablock: Any, data_path: str, index: int = 0, grou
     ``datablock`` must already have ``action`` assigned (see :func:`assign_action`).
     """
     if uses_slotted_actions():
-        return action.fcurve_ensure_for_datablock(datablock, data_path, index=index, group_name=group)
+        if blender_version() >= FCURVE_GROUP_ARG_VERSION:
+            return action.fcurve_ensure_for_datablock(datablock, data_path, index=index, group_name=group)
+        # 4.4-4.5: no group_name argument; put the fcurve in the group by hand
+        fcurve = action.fcurve_ensure_for_datablock(datablock, data_path, index=index)
+        bag = _channelbag(action, datablock)
+        if group and fcurve.group is None and bag is not None:
+            found = next((g for g in bag.groups if g.name == group), None)
+            fcurve.group = found if found is not None else bag.groups.new(group)
+        return fcurve
     existing = action.fcurves.find(data_path, index=index)
     if existing is not None:
         return existing
