@@ -1,4 +1,7 @@
-"""Command line: ``python -m lipsync_addon analyze line.wav [--text line.txt] -o cues.json``.
+"""Command line: ``python -m lipsync_addon analyze | enhance | batch ...``.
+
+``analyze line.wav [--text line.txt] -o cues.json`` (this module), ``enhance in.wav -o out.wav``
+(:mod:`lipsync_addon.cli_enhance`), ``batch DIR`` (:mod:`lipsync_addon.cli_batch`).
 
 bpy-free: runs the same pipeline as the Blender operator and writes the timing as JSON (our
 versioned cue format, or Rhubarb-compatible ``mouthCues``). Exit codes: 0 ok, 1 the input could
@@ -79,6 +82,11 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument("-o", "--output", help="output file (default: stdout)")
     an.add_argument("--progress", choices=("none", "text", "json"), default="none",
                     help="progress on stderr; 'json' prints one JSON object per line")
+    an.set_defaults(func=analyze)
+    from . import cli_batch, cli_enhance
+
+    cli_enhance.add_parser(sub)
+    cli_batch.add_parser(sub)
     return parser
 
 
@@ -136,12 +144,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m lipsync_addon``."""
     args = build_parser().parse_args(argv)
     try:
-        if args.command == "analyze":
-            return analyze(args)
+        return int(args.func(args))
     except Cancelled as exc:
         print(f"cancelled: {exc}", file=sys.stderr)
         return 130
     except LipSyncError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    return 2

@@ -121,3 +121,12 @@ def test_noise_or_music_without_speech_gives_a_result_not_a_crash(tmp_path: Path
         result = pipeline.run(str(path), PipelineConfig(transcript=text, viseme_set="oculus"))
         assert result.curves.channels["mouth_open"].shape == result.curves.times.shape
         assert np.all(np.isfinite(result.curves.channels["mouth_open"]))
+
+
+def test_cli_has_every_sub_command_and_enhance_runs(tmp_path: Path) -> None:
+    proc = cli("--help")
+    assert proc.returncode == 0 and all(c in proc.stdout for c in ("analyze", "enhance", "batch"))
+    out = tmp_path / "clean.wav"
+    proc = cli("enhance", str(BOBBY), "-o", str(out), "--preset", "light")
+    assert proc.returncode == 0, proc.stderr
+    assert sf.info(str(out)).frames == sf.info(str(BOBBY)).frames
