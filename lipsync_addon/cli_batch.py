@@ -12,7 +12,7 @@ import json
 import sys
 from typing import Any
 
-from .core.types import LipSyncError
+from .core.types import DEFAULT_SMOOTHING, DEFAULT_STRENGTH, LipSyncError
 
 
 def add_parser(subparsers: Any) -> None:
@@ -31,8 +31,9 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--csv-fps", type=float, default=30.0, help="frame rate of the csv format (default 30)")
     p.add_argument("--fps", type=float, default=30.0, help="curve sample rate of the cue files (default 30)")
     p.add_argument("--viseme-set", default="", help="viseme set (default: oculus; auto-detected with --template)")
-    p.add_argument("--strength", type=float, default=1.0, help="mouth motion amplitude, 0..2")
-    p.add_argument("--smoothing", type=float, default=0.5, help="coarticulation smoothing, 0..1")
+    p.add_argument("--strength", type=float, default=DEFAULT_STRENGTH, help="mouth motion amplitude, 0..2")
+    p.add_argument("--smoothing", type=float, default=DEFAULT_SMOOTHING,
+                   help="coarticulation smoothing, 0 crisp .. 1 very smooth")
     p.add_argument("--template", metavar="BLEND", help="bake each line into a copy of this .blend (needs bpy)")
     p.add_argument("--object", dest="object_name", default="", help="mesh of the template to animate")
     p.add_argument("--blend", action="store_true", help="template mode: save OUT/<line>.blend")
