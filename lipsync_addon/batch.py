@@ -31,7 +31,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .core.types import LipSyncError
+from .core.types import DEFAULT_SMOOTHING, DEFAULT_STRENGTH, LipSyncError
 
 #: audio file suffixes a batch picks up (lower case)
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aif", ".aiff")
@@ -65,8 +65,8 @@ class BatchOptions:
     viseme_set: str = "oculus"
     fps: float = 30.0
     csv_fps: float = 30.0
-    strength: float = 1.0
-    smoothing: float = 0.5
+    strength: float = DEFAULT_STRENGTH
+    smoothing: float = DEFAULT_SMOOTHING
     template: str = ""
     object_name: str = ""
     glb: bool = False

@@ -22,7 +22,7 @@ import bpy
 from bpy.props import EnumProperty, StringProperty
 from bpy_extras.io_utils import ExportHelper
 
-from ..core.types import LipSyncError, RigError
+from ..core.types import DEFAULT_SMOOTHING, DEFAULT_STRENGTH, LipSyncError, RigError
 from . import bake
 
 #: file format -> file extension
@@ -261,8 +261,8 @@ def bake_line_into_template(
     *,
     transcript: str = "",
     viseme_set: str = "auto",
-    strength: float = 1.0,
-    smoothing: float = 0.5,
+    strength: float = DEFAULT_STRENGTH,
+    smoothing: float = DEFAULT_SMOOTHING,
     blend_path: str = "",
     glb_path: str = "",
     fbx_path: str = "",
