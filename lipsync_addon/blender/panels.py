@@ -140,6 +140,7 @@ class LIPSYNC_PT_main(bpy.types.Panel):
         row.scale_y = 1.5
         row.enabled = not running
         row.operator("lipsync.generate", icon="PLAY_SOUND")
+        layout.operator("lipsync.export_animation", icon="EXPORT", text="Export GLB / FBX...")
         if state is None:
             return
         if running:
@@ -198,3 +199,19 @@ class LIPSYNC_PT_mapping(bpy.types.Panel):
 
 
 CLASSES = (LIPSYNC_UL_mapping, LIPSYNC_PT_main, LIPSYNC_PT_warnings, LIPSYNC_PT_mapping)
+
+
+def draw_export_menu(self: Any, context: Any) -> None:  # noqa: ARG001 (Blender passes it)
+    """File > Export entry for the baked lip sync (GLB/glTF/FBX with the shape-key animation)."""
+    self.layout.operator("lipsync.export_animation", text="Lip Sync Animation (.glb/.fbx)")
+
+
+def add_menus() -> None:
+    """Add the File > Export entry (once, even if called twice)."""
+    remove_menus()
+    bpy.types.TOPBAR_MT_file_export.append(draw_export_menu)
+
+
+def remove_menus() -> None:
+    """Remove the File > Export entry if present."""
+    bpy.types.TOPBAR_MT_file_export.remove(draw_export_menu)

@@ -35,6 +35,7 @@ def register() -> None:
             bpy.utils.register_class(cls)
             done.append(cls)
         properties.add_pointers()
+        panels.add_menus()
     except Exception:
         for cls in reversed(done):
             _safe_unregister(cls)
@@ -42,7 +43,8 @@ def register() -> None:
 
 
 def unregister() -> None:
-    """Remove the PointerProperties and unregister every class in reverse order."""
+    """Remove the menu entry and PointerProperties, unregister every class in reverse order."""
+    panels.remove_menus()
     try:
         properties.remove_pointers()
     except (AttributeError, RuntimeError) as exc:

@@ -53,3 +53,18 @@ def test_package_root_and_core_do_not_import_bpy():
     )
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
+
+
+def _export_menu_entries() -> int:
+    return sum(getattr(f, "__name__", "") == "draw_export_menu"
+               for f in bpy.types.TOPBAR_MT_file_export._dyn_ui_initialize())
+
+
+def test_file_export_menu_entry_exactly_once(addon):
+    addon.register()
+    addon.register()
+    assert _export_menu_entries() == 1
+    addon.unregister()
+    assert _export_menu_entries() == 0
+    addon.register()
+    assert _export_menu_entries() == 1
