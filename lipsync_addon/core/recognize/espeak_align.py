@@ -1,0 +1,398 @@
+"""Transcript alignment for any language espeak-ng speaks: synthesize, DTW, carry phone times across.
+
+1. The transcript is split into words (:func:`tokenize`; Japanese kanji are read to kana with
+   pykakasi when it is installed, since espeak-ng's Japanese voice reads kana only).
+2. espeak-ng speaks them (:func:`~lipsync_addon.core.recognize.espeak.synthesize`): audio plus the
+   exact start of every phone (IPA) and the word it belongs to.
+3. Both renditions become normalised MFCC frames (5 ms hop) and DTW aligns them
+   (:mod:`~lipsync_addon.core.recognize.dtw`); every synthetic phone start is carried onto the real
+   clip through the path.
+4. Boundaries are refined locally (largest spectral change within ±20 ms, pulled toward the DTW
+   estimate), pauses in the real audio become silences at word boundaries, and phone durations are
+   kept within [20 ms, 500 ms].
+
+Confidence per phone comes from the DTW cost inside it; words whose phones match badly are listed
+in the warnings, and so are words espeak-ng could not pronounce in the chosen language.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..audio import detect_speech
+from ..phonemes import normalize_text
+from ..types import (
+    ANALYSIS_RATE,
+    Audio,
+    CancelToken,
+    Phone,
+    ProgressFn,
+    Transcript,
+    TranscriptError,
+    Word,
+    no_progress,
+)
+from . import espeak
+from .dtw import FeatureParams, dtw_path, log_mel, map_times, mfcc
+
+
+@cache
+def _params() -> dict[str, Any]:
+    return json.loads((Path(__file__).with_name("data") / "espeak_align.json").read_text(encoding="utf-8"))
+
+
+@dataclass
+class Token:
+    """A transcript word: ``text`` as written (reported), ``spoken`` as given to espeak-ng."""
+
+    text: str
+    spoken: str
+
+
+def _base_language(language: str) -> str:
+    return (language or "en").strip().lower().replace("_", "-").split("-")[0]
+
+
+def _japanese_tokens(text: str) -> list[Token]:
+    try:
+        import pykakasi
+    except ImportError:
+        return [Token(w, w) for w in _split_words(text)]
+    out: list[Token] = []
+    for seg in pykakasi.kakasi().convert(text):
+        orig = seg["orig"].strip()
+        spoken = _strip_punct(seg["hira"]).strip()
+        if orig and spoken:
+            out.append(Token(orig, spoken))
+    return out
+
+
+def _strip_punct(word: str) -> str:
+    return "".join(c for c in word if not unicodedata.category(c).startswith(("P", "S", "Z", "C")) or c in "'-")
+
+
+def _split_words(text: str) -> list[str]:
+    t = unicodedata.normalize("NFKC", text).replace("\u2019", "'")
+    words = []
+    for raw in re.split(r"\s+", t):
+        w = _strip_punct(raw).strip("'-")
+        if w:
+            words.append(w)
+    return words
+
+
+def tokenize(text: str, language: str) -> list[Token]:
+    """Split a transcript into words for ``language`` (ISO 639 code).
+
+    English numbers, symbols and abbreviations are spelled out by the English normaliser; other
+    languages keep digits, which espeak-ng reads in that language. Punctuation is dropped.
+    Japanese is segmented and read to hiragana with pykakasi when available.
+    """
+    lang = _base_language(language)
+    if lang == "en":
+        return [Token(w, w) for w in normalize_text(text)]
+    if lang == "ja":
+        return _japanese_tokens(text)
+    return [Token(w, w) for w in _split_words(text)]
+
+
+def _refine(boundaries: np.ndarray, change: np.ndarray, hop: float, window: float, penalty: float) -> np.ndarray:
+    """Move each boundary to the strongest spectral change within ±window s, pulled toward its estimate."""
+    out = boundaries.copy()
+    w = max(1, round(window / hop))
+    n = len(change)
+    scale = float(np.percentile(change, 90)) + 1e-9
+    for k, b in enumerate(boundaries):
+        c = round(b / hop)
+        lo, hi = max(1, c - w), min(n - 1, c + w)
+        if hi <= lo:
+            continue
+        idx = np.arange(lo, hi + 1)
+        score = change[idx] / scale - penalty * np.abs(idx - b / hop) / w
+        out[k] = idx[int(np.argmax(score))] * hop
+    return out
+
+
+def _spectral_change(samples: np.ndarray, rate: int, params: FeatureParams) -> np.ndarray:
+    """Distance between the mean log-mel spectra of the 20 ms before and after each frame boundary."""
+    lm = log_mel(samples, rate, params)
+    lm = lm - lm.mean(axis=1, keepdims=True) * 0.0
+    k = max(1, round(0.02 / params.hop))
+    csum = np.vstack([np.zeros((1, lm.shape[1])), np.cumsum(lm, axis=0)])
+    n = len(lm)
+    idx = np.arange(n)
+    a0, a1 = np.clip(idx - k, 0, n), idx
+    b0, b1 = idx, np.clip(idx + k, 0, n)
+    before = (csum[a1] - csum[a0]) / np.maximum(1, a1 - a0)[:, None]
+    after = (csum[b1] - csum[b0]) / np.maximum(1, b1 - b0)[:, None]
+    return np.sqrt(((after - before) ** 2).mean(axis=1))
+
+
+def _speech_seconds(samples: np.ndarray, rate: int) -> float:
+    """Seconds of speech (energy VAD, pauses of 0.15 s and more excluded)."""
+    return float(sum(r.end - r.start for r in detect_speech(samples, rate, min_pause=0.15, margin=0.0)))
+
+
+def _speech_frames(samples: np.ndarray, rate: int, n_frames: int, hop: float, cfg: dict[str, Any]) -> np.ndarray:
+    """Indices of the frames to align: speech regions plus ``keep_pause`` seconds of each pause."""
+    regions = detect_speech(samples, rate, min_pause=float(cfg["min_pause"]), margin=float(cfg["vad_margin"]))
+    if not regions:
+        return np.arange(n_frames)
+    t = np.arange(n_frames) * hop
+    keep = np.zeros(n_frames, bool)
+    half = float(cfg["keep_pause"]) / 2.0
+    for r in regions:
+        keep |= (t >= r.start - half) & (t < r.end + half)
+    return np.flatnonzero(keep) if keep.any() else np.arange(n_frames)
+
+
+def _enforce_durations(starts: np.ndarray, end: float, min_dur: float) -> np.ndarray:
+    """Push phone starts apart so every phone lasts at least ``min_dur`` (if the span allows)."""
+    s = starts.astype(np.float64).copy()
+    n = len(s)
+    if n == 0:
+        return s
+    span_start = s[0]
+    if end - span_start < n * min_dur:
+        return span_start + (end - span_start) * np.arange(n) / n
+    for k in range(1, n):
+        s[k] = max(s[k], s[k - 1] + min_dur)
+    s_end = end
+    for k in range(n - 1, -1, -1):
+        s[k] = min(s[k], s_end - min_dur)
+        s_end = s[k]
+    return s
+
+
+class EspeakAligner:
+    """Aligns a transcript in any espeak-ng language to real speech (synthesis + DTW).
+
+    Args:
+        language: ISO 639 code ("es", "sv", "ja", "en-gb", ...) or an espeak-ng voice name.
+    """
+
+    name = "espeak-ng+dtw"
+
+    def __init__(self, language: str = "en") -> None:
+        self.language = language
+
+    def transcribe(
+        self,
+        audio: Audio,
+        transcript: str = "",
+        *,
+        progress: ProgressFn = no_progress,
+        cancel: CancelToken | None = None,
+    ) -> Transcript:
+        """Align ``transcript`` to ``audio`` (mono, 16 kHz); phones tile the clip (seconds).
+
+        Raises:
+            TranscriptError: the transcript has no words.
+            EspeakError: espeak-ng is missing or does not know the language.
+        """
+        if audio.rate != ANALYSIS_RATE:
+            raise ValueError(f"EspeakAligner needs {ANALYSIS_RATE} Hz audio, got {audio.rate} Hz")
+        cfg = _params()
+        duration = audio.duration
+        warnings: list[str] = []
+        tokens = tokenize(transcript, self.language)
+        if not tokens:
+            raise TranscriptError(
+                "The transcript has no words to align (empty or punctuation only). "
+                "Give the line's text, or leave it empty to use speech recognition."
+            )
+        espeak.check_language(self.language)
+        if not detect_speech(audio.samples, audio.rate):
+            warnings.append("No speech found in the clip (silence or steady noise); the mouth stays at rest.")
+            return Transcript([], [Phone("sil", 0.0, duration)], duration, "silence", warnings)
+        progress(0.05, "synthesizing")
+        spoken = [t.spoken for t in tokens]
+        syn = espeak.synthesize(spoken, self.language)
+        # speak at the speaker's rate: DTW then warps less
+        real_speech = _speech_seconds(audio.samples, audio.rate)
+        syn_speech = _speech_seconds(syn.samples, syn.rate)
+        if cfg["match_rate"] and real_speech > 0 and syn_speech > 0:
+            ratio = syn_speech / real_speech
+            if abs(ratio - 1.0) > 0.1:
+                syn = espeak.synthesize(spoken, self.language, wpm=round(espeak.DEFAULT_WPM * ratio))
+        if cancel is not None:
+            cancel.check()
+        for w in syn.unspoken:
+            warnings.append(
+                f"espeak-ng could not pronounce '{w}' in language '{self.language}'; it gets no mouth shapes."
+            )
+        if syn.foreign:
+            shown = ", ".join(syn.foreign[:8])
+            warnings.append(
+                f"Words read with another language's rules (not '{self.language}'): {shown}. "
+                "Check the language setting or spell them out."
+            )
+        speech_phones = [p for p in syn.phones if p.ipa]
+        if not speech_phones:
+            raise TranscriptError(
+                f"espeak-ng produced no phones for this transcript in '{self.language}'. "
+                "Is the transcript in that language and script?"
+            )
+        hop = float(cfg["hop"])
+        fp = FeatureParams(hop=hop)
+        pad = float(cfg["pad"])
+        npad = round(pad * ANALYSIS_RATE)
+        synth = np.concatenate([np.zeros(npad, np.float32), syn.samples, np.zeros(npad, np.float32)])
+        progress(0.2, "aligning")
+        feats_real = mfcc(audio.samples, audio.rate, fp)
+        feats_syn = mfcc(synth, ANALYSIS_RATE, fp)
+        # long pauses are squeezed out of both renditions before DTW (pauses do not match
+        # anything in the other rendition); the path is mapped back to the full frame indices
+        sel_real = _speech_frames(audio.samples, audio.rate, len(feats_real), hop, cfg)
+        sel_syn = _speech_frames(synth, ANALYSIS_RATE, len(feats_syn), hop, cfg)
+        path = dtw_path(
+            feats_real[sel_real], feats_syn[sel_syn], max_cells=int(cfg["dtw_max_cells"]), radius=int(cfg["dtw_radius"])
+        )
+        path = np.column_stack([sel_real[path[:, 0]], sel_syn[path[:, 1]]])
+        if cancel is not None:
+            cancel.check()
+        progress(0.7, "refining")
+        syn_starts = np.array([p.start + pad for p in syn.phones])
+        syn_end = syn.phones[-1].end + pad
+        real = map_times(path, np.append(syn_starts, syn_end), hop)
+        starts, end_all = real[:-1], float(real[-1])
+        # local refinement of speech-to-speech boundaries
+        change = _spectral_change(audio.samples, audio.rate, fp)
+        refined = _refine(starts, change, hop, float(cfg["refine_window"]), float(cfg["refine_penalty"]))
+        starts = np.maximum.accumulate(np.clip(refined, 0.0, duration))
+        # frame costs along the path -> confidence
+        diff = feats_real[path[:, 0]] - feats_syn[path[:, 1]]
+        local = np.sqrt((diff**2).sum(axis=1))
+        frame_cost = np.full(len(feats_real), np.nan)
+        np.fmax.at(frame_cost, path[:, 0], local)
+        mean_cost = float(np.nanmean(frame_cost)) / np.sqrt(feats_real.shape[1])
+        phones = self._build_phones(syn, starts, min(duration, end_all), frame_cost, hop, duration, cfg)
+        phones = self._insert_pauses(phones, audio, cfg)
+        phones = _tile(phones, duration)
+        words = self._words(tokens, phones)
+        low = [w.text for w in words if w.confidence < float(cfg["low_confidence"])]
+        if mean_cost > float(cfg["mismatch_cost"]):
+            warnings.append(
+                f"The audio matches the transcript poorly (DTW cost {mean_cost:.2f}): is the transcript the "
+                f"words spoken, and in language '{self.language}'?"
+            )
+        if low:
+            warnings.append("Low-confidence words (check their timing): " + ", ".join(low[:12]))
+        progress(1.0, "aligned")
+        return Transcript(words, phones, duration, "align", warnings)
+
+    # -- steps ---------------------------------------------------------------------------------------
+    @staticmethod
+    def _build_phones(  # noqa: PLR0917 (one private step with its inputs)
+        syn: espeak.Synthesis,
+        starts: np.ndarray,
+        end_all: float,
+        frame_cost: np.ndarray,
+        hop: float,
+        duration: float,
+        cfg: dict[str, Any],
+    ) -> list[Phone]:
+        starts = _enforce_durations(starts, max(end_all, starts[-1] + 1e-3), float(cfg["min_phone"]))
+        ends = np.append(starts[1:], max(end_all, starts[-1] + float(cfg["min_phone"])))
+        finite = frame_cost[np.isfinite(frame_cost)]
+        med = float(np.median(finite)) if finite.size else 1.0
+        mad = float(np.median(np.abs(finite - med))) + 1e-6 if finite.size else 1.0
+        out: list[Phone] = []
+        for p, s0, e0 in zip(syn.phones, starts, ends, strict=True):
+            s, e = float(min(s0, duration)), float(min(e0, duration))
+            if e <= s:
+                continue
+            seg = frame_cost[int(s / hop) : max(int(s / hop) + 1, int(e / hop))]
+            seg = seg[np.isfinite(seg)]
+            c = float(seg.mean()) if seg.size else med
+            conf = float(1.0 / (1.0 + np.exp((c - med) / (1.5 * mad) - 1.0)))
+            ipa = p.ipa if p.ipa else "sil"
+            out.append(Phone(ipa, s, e, round(conf, 3), p.word_index if p.ipa else -1, p.stress))
+        return out
+
+    @staticmethod
+    def _insert_pauses(phones: list[Phone], audio: Audio, cfg: dict[str, Any]) -> list[Phone]:
+        """Pauses in the real audio that contain a word boundary become silence there."""
+        regions = detect_speech(audio.samples, audio.rate, min_pause=float(cfg["min_pause"]), margin=0.02)
+        if not regions:
+            return phones
+        gaps = [(regions[k].end, regions[k + 1].start) for k in range(len(regions) - 1)]
+        first, last = regions[0].start, regions[-1].end
+        min_dur = float(cfg["min_phone"])
+        out = [Phone(p.ipa, p.start, p.end, p.confidence, p.word_index, p.stress) for p in phones]
+        speech = [i for i, p in enumerate(out) if not p.is_silence]
+        if not speech:
+            return out
+        # leading / trailing silence the DTW stretched a phone over
+        i0, i1 = speech[0], speech[-1]
+        if out[i0].start < first and out[i0].end - first >= min_dur:
+            out[i0].start = first
+        if out[i1].end > last and last - out[i1].start >= min_dur:
+            out[i1].end = last
+        for gs, ge in gaps:
+            for a, b in itertools.pairwise(speech):
+                pa, pb = out[a], out[b]
+                if pa.word_index == pb.word_index:
+                    continue
+                boundary = pb.start
+                if not (gs - 0.05 <= boundary <= ge + 0.05):
+                    continue
+                if pa.end > gs and gs - pa.start >= min_dur:
+                    pa.end = gs
+                if pb.start < ge and pb.end - ge >= min_dur:
+                    pb.start = ge
+                break
+        return out
+
+    @staticmethod
+    def _words(tokens: list[Token], phones: list[Phone]) -> list[Word]:
+        words: list[Word] = []
+        for i, tok in enumerate(tokens):
+            mine = [p for p in phones if p.word_index == i]
+            if not mine:
+                continue
+            conf = float(np.mean([p.confidence for p in mine]))
+            words.append(Word(tok.text, mine[0].start, mine[-1].end, round(conf, 3), "espeak-ng"))
+        # word_index on phones refers to tokens; renumber to positions in ``words``
+        remap = {}
+        k = 0
+        for i in range(len(tokens)):
+            if any(p.word_index == i for p in phones):
+                remap[i] = k
+                k += 1
+        for p in phones:
+            if p.word_index >= 0:
+                p.word_index = remap.get(p.word_index, -1)
+        return words
+
+
+def _tile(phones: list[Phone], duration: float) -> list[Phone]:
+    """Sort, clip to [0, duration], fill gaps with silence, merge adjacent silences."""
+    out: list[Phone] = []
+    t = 0.0
+    for p in sorted(phones, key=lambda p: p.start):
+        s, e = max(p.start, t), min(p.end, duration)
+        if e <= s:
+            continue
+        if s > t + 1e-6:
+            out.append(Phone("sil", t, s))
+        out.append(Phone(p.ipa, s, e, p.confidence, p.word_index, p.stress))
+        t = e
+    if t < duration - 1e-6:
+        out.append(Phone("sil", t, duration))
+    merged: list[Phone] = []
+    for p in out:
+        if merged and p.is_silence and merged[-1].is_silence:
+            merged[-1] = Phone("sil", merged[-1].start, p.end)
+        else:
+            merged.append(p)
+    return merged
