@@ -82,6 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument("-o", "--output", help="output file (default: stdout)")
     an.add_argument("--progress", choices=("none", "text", "json"), default="none",
                     help="progress on stderr; 'json' prints one JSON object per line")
+    an.add_argument("--enhance", choices=("off", "light", "standard", "strong"), default="off",
+                    help="clean the audio before analysis (timing unchanged; helps on noisy dialogue)")
     an.set_defaults(func=analyze)
     from . import cli_batch, cli_enhance
 
@@ -108,6 +110,7 @@ def analyze(args: argparse.Namespace) -> int:
         strength=args.strength,
         smoothing=args.smoothing,
         jobs=args.jobs,
+        enhance=args.enhance,
     )
     if not (0.0 < config.fps <= 1000.0):
         raise LipSyncError(f"--fps must be between 0 and 1000, got {config.fps}")

@@ -71,6 +71,14 @@ def run(
     progress(0.0, "loading audio")
     source = load_audio(audio) if isinstance(audio, str) else audio
     analysis = to_analysis(source)
+    enhance_report = None
+    if config.enhance and config.enhance != "off":
+        from .enhance import enhance_array
+
+        # measured (docs/enhance.md): noisy speech aligns on the enhanced signal, not on the input
+        progress(0.01, "enhancing audio")
+        cleaned, enhance_report = enhance_array(analysis.samples, analysis.rate, config.enhance, cancel=token)
+        analysis = Audio(cleaned, analysis.rate, analysis.source_path, analysis.source_rate, analysis.source_channels)
     token.check()
     progress(_STAGES["load"], "analysing speech")
 
@@ -111,6 +119,6 @@ def run(
         mapping=mapping,
         curves=curves,
         viseme_curves=viseme_curves,
-        warnings=list(transcript.warnings),
-        provenance=provenance,
+        warnings=list(transcript.warnings) + (list(enhance_report.warnings) if enhance_report else []),
+        provenance=provenance | ({"enhance": enhance_report.to_dict()} if enhance_report else {}),
     )

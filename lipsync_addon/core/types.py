@@ -199,6 +199,9 @@ class PipelineConfig:
         strength: global amplitude multiplier in [0, 2].
         smoothing: coarticulation smoothing in [0, 1]; 0 = crisp, 1 = very smooth.
         jobs: worker processes for long clips (0 = all cores).
+        enhance: enhancement preset applied to the analysis signal before recognition ("off",
+            "light", "standard", "strong"); the enhanced signal is sample-aligned with the original
+            (docs/enhance.md), so timings hold for the original file too.
     """
 
     transcript: str = ""
@@ -210,6 +213,7 @@ class PipelineConfig:
     strength: float = DEFAULT_STRENGTH
     smoothing: float = DEFAULT_SMOOTHING
     jobs: int = 0
+    enhance: str = "off"
 
 
 @dataclass

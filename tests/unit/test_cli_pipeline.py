@@ -130,3 +130,20 @@ def test_cli_has_every_sub_command_and_enhance_runs(tmp_path: Path) -> None:
     proc = cli("enhance", str(BOBBY), "-o", str(out), "--preset", "light")
     assert proc.returncode == 0, proc.stderr
     assert sf.info(str(out)).frames == sf.info(str(BOBBY)).frames
+
+
+def test_pipeline_enhance_option_analyses_the_cleaned_signal(tmp_path: Path) -> None:
+    from lipsync_addon.core.audio import load_audio, resample
+
+    speech = load_audio(BOBBY)
+    x = resample(speech.samples, speech.rate, 16000)
+    noise, nrate = sf.read(ROOT / "tests" / "data" / "noise_exercise_bike_12s.flac", dtype="float32")
+    noise = resample(noise if noise.ndim == 1 else noise.mean(axis=1), nrate, 16000)[: len(x)]
+    gain = np.sqrt(np.mean(x**2) / np.mean(noise**2)) / 10 ** (5 / 20)  # 5 dB SNR
+    path = tmp_path / "noisy.wav"
+    sf.write(path, x + gain * noise, 16000)
+    config = PipelineConfig(transcript="Bobby ripped the ledger", viseme_set="oculus", enhance="standard")
+    result = pipeline.run(str(path), config)
+    assert "enhance" in result.provenance and result.provenance["enhance"]["preset"] == "standard"
+    assert [w.text for w in result.transcript.words] == ["bobby", "ripped", "the", "ledger"]
+    assert abs(result.duration - len(x) / 16000) < 1e-3  # timing unchanged
