@@ -71,6 +71,11 @@ def build_parser() -> argparse.ArgumentParser:
     text.add_argument("--transcript", metavar="TEXT", help="transcript given inline")
     an.add_argument("--viseme-set", default="oculus",
                     help="viseme set for the curves: oculus, arkit, vrm, vroid, vrchat, rhubarb, preston_blair")
+    an.add_argument("--lang", default="en", help="language, ISO 639 code (en, en-gb, es, ja, ...; docs/languages.md)")
+    an.add_argument("--backend", choices=("auto", "pocketsphinx", "espeak", "vosk"), default="auto",
+                    help="speech backend (auto: pocketsphinx for English, espeak-ng+DTW with a transcript, else Vosk)")
+    an.add_argument("--vosk-model", metavar="DIR", default="",
+                    help="Vosk model folder (recognition without a transcript)")
     an.add_argument("--mapping", metavar="JSON", help="custom viseme -> channel mapping file")
     an.add_argument("--fps", type=float, default=24.0, help="curve sample rate, frames per second")
     an.add_argument("--strength", type=float, default=DEFAULT_STRENGTH, help="amplitude, 0..2")
@@ -104,6 +109,9 @@ def analyze(args: argparse.Namespace) -> int:
     custom = load_custom_mapping(args.mapping) if args.mapping else {}
     config = PipelineConfig(
         transcript=transcript,
+        language=args.lang,
+        backend=args.backend,
+        vosk_model=args.vosk_model,
         viseme_set=args.viseme_set,
         custom_mapping=custom,
         fps=args.fps,

@@ -82,7 +82,7 @@ def run(
     token.check()
     progress(_STAGES["load"], "analysing speech")
 
-    recognizer = get_recognizer(config.language)
+    recognizer = get_recognizer(config.language, backend=config.backend, vosk_model=config.vosk_model)
     if hasattr(recognizer, "jobs"):
         recognizer.jobs = config.jobs  # type: ignore[attr-defined]
     lo, span = _STAGES["load"], _STAGES["analyse"]
@@ -107,6 +107,7 @@ def run(
         "backend": recognizer.name,
         "method": transcript.method,
         "model": "pocketsphinx en-us (bundled)" if recognizer.name == "pocketsphinx" else recognizer.name,
+        "language": config.language,
         "versions": _versions(),
         "config_hash": config_hash(config),
     }

@@ -191,7 +191,9 @@ class PipelineConfig:
 
     Attributes:
         transcript: the line's text, or "" to recognize speech.
-        language: ISO 639-1 code; only "en" for now.
+        language: ISO 639 code ("en", "en-gb", "es", "ja", ...); see docs/languages.md.
+        backend: speech backend, "auto" (by language/transcript/model), "pocketsphinx", "espeak", "vosk".
+        vosk_model: Vosk model folder for recognition without a transcript ("" = none).
         viseme_set: preset name ("oculus", "arkit", ...) or "auto" (needs ``channel_names``).
         channel_names: the rig's shape-key names, used for set detection and mapping.
         custom_mapping: canonical viseme -> {channel: weight}, overrides the preset.
@@ -206,6 +208,8 @@ class PipelineConfig:
 
     transcript: str = ""
     language: str = "en"
+    backend: str = "auto"
+    vosk_model: str = ""
     viseme_set: str = "auto"
     channel_names: list[str] = field(default_factory=list)
     custom_mapping: dict[str, dict[str, float]] = field(default_factory=dict)
