@@ -3,7 +3,8 @@
 Two ways to run it (same options):
 
     blender -b scene.blend --python scripts/batch_lipsync.py -- \\
-        --object Head --audio line.wav [--text line.txt] [--viseme-set oculus] [--start-frame 1] --out out.blend
+        --object Head --audio line.wav [--text line.txt] [--viseme-set oculus] [--start-frame 1] \\
+        [--enhance standard] --out out.blend
 
     .venv/bin/python scripts/batch_lipsync.py --blend scene.blend \\
         --object Head --audio line.wav [--text line.txt] --out out.blend [--glb out.glb] [--fbx out.fbx]
@@ -55,6 +56,9 @@ def parse_args(args: list[str]) -> argparse.Namespace:
     parser.add_argument("--smoothing", type=float, default=None,
                         help="0 = crisp, 1 = very smooth (default: the add-on's)")
     parser.add_argument("--mapping", help="custom mapping JSON {viseme: {shape key: weight}}")
+    parser.add_argument("--enhance", choices=("off", "light", "standard", "strong"), default="off",
+                        help="clean the dialogue first; the cleaned <clip>_enhanced.wav (next to the saved "
+                        ".blend) becomes the sound strip, the original stays muted (default: off)")
     parser.add_argument("--no-sound-strip", action="store_true", help="do not add the clip to the sequencer")
     parser.add_argument("--out", help="where to save the result .blend")
     parser.add_argument("--in-place", action="store_true", help="save over the opened .blend instead of --out")
@@ -132,6 +136,7 @@ def _run(opts: argparse.Namespace, bpy: Any, api: Any, LipSyncError: type[Except
             scene_name=opts.scene,
             add_sound_strip=not opts.no_sound_strip,
             custom_mapping=mapping,
+            enhance=opts.enhance,
             progress=progress,
         )
         if opts.cues:
@@ -165,6 +170,7 @@ def _run(opts: argparse.Namespace, bpy: Any, api: Any, LipSyncError: type[Except
         "frame_start": report.frame_start,
         "frame_end": report.frame_end,
         "strip": report.strip_name,
+        "enhanced": report.enhanced_path,
         "seconds": round(time.perf_counter() - started, 2),
         "saved": out,
         "exported": exported,

@@ -38,7 +38,7 @@ from ..core.types import (
     TranscriptError,
     no_progress,
 )
-from . import bake, rig, strips
+from . import bake, enhanced, rig, strips
 
 #: Channels the pipeline always produces that need no shape key (used by jaw bones, 2D mouths).
 SILENT_CHANNELS = frozenset({"mouth_open"})
@@ -57,6 +57,9 @@ class GenerateRequest:
         fps: scene frames per second (``fps / fps_base``).
         add_sound_strip: place the clip in the sequencer when baking.
         clip: clip label for the action name.
+        enhance: enhancement preset ("off", "light", "standard", "strong").
+        enhanced_target: where the enhanced clip goes (None when enhance is off or no strip is wanted).
+        enhanced_written: the enhanced file written by :func:`analyze` (set in the worker).
     """
 
     object_name: str
@@ -67,6 +70,9 @@ class GenerateRequest:
     fps: float
     add_sound_strip: bool = True
     clip: str = "clip"
+    enhance: str = "off"
+    enhanced_target: enhanced.EnhancedTarget | None = None
+    enhanced_written: enhanced.WrittenFile | None = None
 
 
 @dataclass
@@ -83,7 +89,9 @@ class GenerateReport:
         frame_end: last frame of the clip.
         frames_keyed: frames spanned by the keys (``frame_end - frame_start + 1``).
         keys_written: keyframes written over all channels (after key reduction).
-        strip_name: the sound strip playing the clip ("" if none).
+        strip_name: the sound strip playing the clip ("" if none); the enhanced clip's when enhancing.
+        enhanced_path: the enhanced clip as stored in Blender (``//name_enhanced.wav``; "" if none).
+        original_strip_name: the original clip's strip, muted while the enhanced one plays ("" if none).
         warnings: everything the user should know (unknown words, skipped channels, ...).
     """
 
@@ -97,6 +105,8 @@ class GenerateReport:
     frames_keyed: int = 0
     keys_written: int = 0
     strip_name: str = ""
+    enhanced_path: str = ""
+    original_strip_name: str = ""
     warnings: list[str] = field(default_factory=list)
 
 
@@ -161,12 +171,17 @@ def prepare(
     scene_name: str | None = None,
     add_sound_strip: bool = True,
     custom_mapping: dict[str, dict[str, float]] | None = None,
+    enhance: str = "off",
 ) -> GenerateRequest:
     """Validate inputs on the main thread and snapshot them as plain data.
 
     ``start_frame`` None means: where the clip already sits in the sequencer,
-    else the scene's start frame. Raises LipSyncError subclasses with user messages.
+    else the scene's start frame. ``enhance`` other than "off" cleans the clip before the
+    analysis and (with ``add_sound_strip``) plays the cleaned file instead of the original; its
+    location is chosen and checked for write access here. Raises LipSyncError subclasses with
+    user messages.
     """
+    enhance = check_enhance(enhance)
     scene = resolve_scene(scene_name)
     obj = bpy.data.objects.get(object_name) if object_name else None
     targets = rig.resolve_targets(obj, viseme_set or "auto", custom_mapping, object_name=object_name)
@@ -185,7 +200,9 @@ def prepare(
         fps=fps,
         strength=float(strength),
         smoothing=float(smoothing),
+        enhance=enhance,
     )
+    target = enhanced.plan_target(full_audio, enhance) if enhance != "off" and add_sound_strip else None
     return GenerateRequest(
         object_name=obj.name,
         scene_name=scene.name,
@@ -195,7 +212,19 @@ def prepare(
         fps=fps,
         add_sound_strip=add_sound_strip,
         clip=bake.clip_label(full_audio),
+        enhance=enhance,
+        enhanced_target=target,
     )
+
+
+def check_enhance(enhance: str) -> str:
+    """The enhancement preset name, validated ("" and None mean "off"); raises AudioError."""
+    from ..core.enhance import PRESETS
+
+    name = (enhance or "off").lower()
+    if name not in PRESETS:
+        raise AudioError(f"Unknown audio enhancement '{enhance}'. Choose one of: {', '.join(PRESETS)}.")
+    return name
 
 
 def analyze(
@@ -204,10 +233,46 @@ def analyze(
     progress: ProgressFn = no_progress,
     cancel: CancelToken | None = None,
 ) -> LipSyncResult:
-    """Run the core pipeline for ``request``. Never touches bpy: safe in a worker thread."""
+    """Run the core pipeline for ``request``. Never touches bpy: safe in a worker thread.
+
+    With an enhanced target the clip is enhanced once at its own rate (written to a temporary
+    file that :func:`apply` moves into place) and the analysis runs on that enhanced signal.
+    """
     from ..core import pipeline
 
-    return pipeline.run(request.audio_path, request.config, progress=progress, cancel=cancel)
+    target = request.enhanced_target
+    if target is None:
+        return pipeline.run(request.audio_path, request.config, progress=progress, cancel=cancel)
+    from dataclasses import replace
+
+    from ..core.types import Audio
+
+    share = 0.0 if target.reuse else 0.3
+    written = enhanced.write_enhanced(
+        request.audio_path, target, request.enhance,
+        progress=lambda f, s: progress(share * f, f"enhancing audio: {s}"), cancel=cancel,
+    )
+    request.enhanced_written = written
+    try:
+        audio = Audio(written.samples, written.rate, request.audio_path, written.rate, written.channels)
+        result = pipeline.run(
+            audio,
+            replace(request.config, enhance="off"),  # already enhanced, at the source rate
+            progress=lambda f, s: progress(share + (1.0 - share) * f, s),
+            cancel=cancel,
+        )
+    except BaseException:
+        discard(request)
+        raise
+    result.warnings[:0] = written.warnings
+    result.provenance["enhance"] = written.report or {"preset": request.enhance, "reused": target.path}
+    result.provenance["enhanced_audio"] = target.path
+    return result
+
+
+def discard(request: GenerateRequest) -> None:
+    """Remove the enhanced file of a job that will not be applied (cancelled, failed). Idempotent."""
+    enhanced.discard(request.enhanced_written)
 
 
 def apply(request: GenerateRequest, result: LipSyncResult) -> GenerateReport:
@@ -228,6 +293,9 @@ def apply(request: GenerateRequest, result: LipSyncResult) -> GenerateReport:
             "nothing was baked. Select it and generate again."
         )
     rig.check_object(obj, request.object_name)
+    target, written = request.enhanced_target, request.enhanced_written
+    if target is not None and written is not None:
+        enhanced.commit(written, target)  # the enhanced file exists only once the lip sync succeeded
     bake_report = bake.bake_curves(
         obj, result.curves, start_frame=request.start_frame, fps=request.fps, clip=request.clip, scene=scene
     )
@@ -237,13 +305,21 @@ def apply(request: GenerateRequest, result: LipSyncResult) -> GenerateReport:
         warnings.append(f"No shape key for channel(s) {', '.join(unmatched)} on '{obj.name}'; not keyed.")
     duration = float(result.duration)
     frame_end = strips.clip_end_frame(request.start_frame, duration, request.fps)
-    strip_name = ""
-    if request.add_sound_strip:
+    strip_name = original_strip_name = ""
+    if request.add_sound_strip and target is not None:
+        attached = enhanced.attach(
+            scene, request.audio_path, target, start_frame=request.start_frame, duration=duration,
+            fps=request.fps, rewritten=not target.reuse,
+        )
+        strip_name, original_strip_name = attached.strip_name, attached.original_name
+        warnings.extend(target.warnings + attached.warnings)
+    elif request.add_sound_strip:
         strip_report = strips.place_sound_strip(
             scene, request.audio_path, start_frame=request.start_frame, duration=duration, fps=request.fps
         )
         strip_name = strip_report.strip_name
         warnings.extend(strip_report.warnings)
+        warnings.extend(enhanced.restore_original(scene, request.audio_path, request.start_frame))
     else:
         strips.extend_frame_end(scene, frame_end)
     return GenerateReport(
@@ -257,6 +333,8 @@ def apply(request: GenerateRequest, result: LipSyncResult) -> GenerateReport:
         frames_keyed=round(bake_report.frame_end - bake_report.frame_start) + 1,
         keys_written=bake_report.keys_written,
         strip_name=strip_name,
+        enhanced_path=target.blend_path if target is not None and request.add_sound_strip else "",
+        original_strip_name=original_strip_name,
         warnings=warnings,
     )
 
@@ -273,6 +351,7 @@ def generate(
     scene_name: str | None = None,
     add_sound_strip: bool = True,
     custom_mapping: dict[str, dict[str, float]] | None = None,
+    enhance: str = "off",
     progress: ProgressFn | None = None,
     cancel: CancelToken | None = None,
 ) -> GenerateReport:
@@ -289,6 +368,9 @@ def generate(
         scene_name: scene to use (None: the context scene).
         add_sound_strip: put the clip in the sequencer.
         custom_mapping: viseme -> {shape key: weight}, overrides the preset.
+        enhance: "off" (default), "light", "standard" or "strong": clean the clip (denoise, hum,
+            EQ, loudness; timing unchanged), analyse the cleaned signal and, with
+            ``add_sound_strip``, play ``//<clip>_enhanced.wav`` with the original muted beside it.
         progress: callable(fraction in [0, 1], stage name).
         cancel: CancelToken to stop the analysis.
 
@@ -308,6 +390,10 @@ def generate(
         scene_name=scene_name,
         add_sound_strip=add_sound_strip,
         custom_mapping=custom_mapping,
+        enhance=enhance,
     )
-    result = analyze(request, progress=progress or no_progress, cancel=cancel)
-    return apply(request, result)
+    try:
+        result = analyze(request, progress=progress or no_progress, cancel=cancel)
+        return apply(request, result)
+    finally:
+        discard(request)  # no-op once apply moved the file into place

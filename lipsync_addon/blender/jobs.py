@@ -83,9 +83,11 @@ class Job:
             result = api.analyze(self.request, progress=self._progress, cancel=self.token)
             self.token.check()
         except LipSyncError as exc:
+            api.discard(self.request)
             self._messages.put(("error", exc))
         except Exception as exc:  # a bug: keep the traceback for the console, a message for the user
             traceback.print_exc(file=sys.stderr)
+            api.discard(self.request)
             self._messages.put(
                 ("error", LipSyncError(f"Lip sync failed unexpectedly ({type(exc).__name__}: {exc}).")),
             )

@@ -64,7 +64,8 @@ def build_request(context: Any, op: Any) -> api.GenerateRequest:
         if settings.clip_source == "STRIP":
             strip = _find_strip(context.scene, settings.sound_strip)
             audio_path = bpy.path.abspath(strip.sound.filepath, library=strip.sound.library)
-            start_frame, add_strip = round(strip.frame_start), False
+            # the strip is already there; with enhancement the cleaned clip is added beside it
+            start_frame, add_strip = round(strip.frame_start), settings.enhance != "off"
         else:
             audio_path = settings.audio_path
     transcript = op.transcript or _transcript_from_settings(settings)
@@ -86,6 +87,7 @@ def build_request(context: Any, op: Any) -> api.GenerateRequest:
         scene_name=context.scene.name,
         add_sound_strip=add_strip,
         custom_mapping=mapping or None,
+        enhance=settings.enhance,
     )
 
 
@@ -212,12 +214,16 @@ class GenerateSession:
             report = api.apply(self.job.request, self.job.result)
         except LipSyncError as exc:
             return _outcome_from_error(context, exc)
+        finally:
+            api.discard(self.job.request)  # an enhanced file that was not moved into place
         return _outcome_from_report(context, report)
 
     def escape(self, context: Any) -> Outcome:
         """Esc: stop the worker (its result is discarded), change nothing."""
         self.job.cancel()
         self.cleanup(context)
+        if self.job.poll():  # finished but never applied: drop its enhanced file
+            api.discard(self.job.request)
         return _outcome_from_error(context, Cancelled("Lip sync was cancelled."))
 
     def cleanup(self, context: Any) -> None:
@@ -277,7 +283,10 @@ class LIPSYNC_OT_generate(bpy.types.Operator):
             finally:
                 if use_cursor_progress:
                     wm.progress_end()
-            outcome = _outcome_from_report(context, api.apply(request, result))
+            try:
+                outcome = _outcome_from_report(context, api.apply(request, result))
+            finally:
+                api.discard(request)  # no-op once apply moved the enhanced file into place
         except LipSyncError as exc:
             outcome = _outcome_from_error(context, exc)
         return self._report(outcome)

@@ -97,6 +97,18 @@ class LIPSYNC_PG_scene(bpy.types.PropertyGroup):
         name="Smoothing", default=DEFAULT_SMOOTHING, min=0.0, max=1.0, description="0 = crisp shapes, 1 = very smooth"
     )
     add_sound_strip: BoolProperty(name="Add Sound Strip", default=True, description="Put the clip in the sequencer")
+    enhance: EnumProperty(
+        name="Enhance Audio",
+        items=[
+            ("off", "Off", "Use the clip as it is"),
+            ("light", "Light", "High-pass, hum removal, gentle noise reduction, loudness"),
+            ("standard", "Standard", "Noise reduction, speech EQ and loudness (timing unchanged)"),
+            ("strong", "Strong", "Deeper noise reduction for very noisy recordings"),
+        ],
+        default="off",
+        description="Clean the dialogue before analysis; with Add Sound Strip the cleaned file "
+        "(<clip>_enhanced.wav next to the .blend) plays and the original is kept muted",
+    )
 
 
 class LIPSYNC_PG_job(bpy.types.PropertyGroup):

@@ -1,0 +1,288 @@
+"""Enhanced dialogue as the synced sound strip (Generate with "Enhance Audio" on), real bpy, real noisy speech.
+
+The clip is real speech (CMU ARCTIC aew a0001) mixed with real noise (exercise bike, Speech
+Commands) at 5 dB SNR, stereo 44.1 kHz, so the enhanced file must keep a rate and channel count
+that are not the analysis ones.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import bpy
+import numpy as np
+import pytest
+import soundfile as sf
+from blender_helpers import DATA, PRESET_SHAPE_KEYS, SPEECH, SPEECH_TEXT, make_mesh
+from scipy.signal import resample_poly
+
+from lipsync_addon.blender import api, compat, enhanced, strips
+from lipsync_addon.core.types import AudioError, Cancelled, CancelToken
+
+pytestmark = pytest.mark.skipif(not compat.has_audio(), reason="this bpy build has no audio")
+
+NOISE = DATA / "noise_exercise_bike_12s.flac"
+RATE = 44100
+SNR_DB = 5.0
+
+
+def _noisy_speech() -> np.ndarray:
+    """(n, 2) float32 at 44.1 kHz: speech + bike noise at SNR_DB (slightly different per channel)."""
+    speech, sr = sf.read(SPEECH, dtype="float64")
+    noise, nr = sf.read(NOISE, dtype="float64", always_2d=True)
+    speech = resample_poly(speech, RATE // 100, sr // 100)
+    noise = resample_poly(noise[:, 0], RATE // 100, nr // 100)[: len(speech)]
+    gain = np.sqrt(np.mean(speech**2) / np.mean(noise**2) / 10 ** (SNR_DB / 10))
+    left = speech + gain * noise
+    right = 0.9 * speech + gain * np.roll(noise, 4410)
+    mix = np.stack([left, right], axis=1)
+    return (0.5 * mix / np.max(np.abs(mix))).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def noisy_data() -> np.ndarray:
+    return _noisy_speech()
+
+
+@pytest.fixture
+def shot(scene, tmp_path, noisy_data):
+    """A saved .blend in tmp_path/shot, the noisy clip in tmp_path/shot/audio, an Oculus-rigged head."""
+    folder = tmp_path / "shot"
+    (folder / "audio").mkdir(parents=True)
+    clip = folder / "audio" / "line.wav"
+    sf.write(clip, noisy_data, RATE, subtype="PCM_16")
+    make_mesh("Head", PRESET_SHAPE_KEYS["oculus"])
+    blend = folder / "shot.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(blend))
+    return folder, clip
+
+
+def sound_strips_by_name(scene) -> dict:
+    return {s.name: s for s in strips.sound_strips(scene)}
+
+
+def lag_samples(a: np.ndarray, b: np.ndarray, max_lag: int = 200) -> int:
+    """Lag (samples) maximising the cross-correlation of b against a (0 = aligned)."""
+    a = a - a.mean()
+    b = b - b.mean()
+    lags = range(-max_lag, max_lag + 1)
+    scores = [float(np.dot(a[max(0, -k): len(a) - max(0, k)], b[max(0, k): len(b) - max(0, -k)])) for k in lags]
+    return list(lags)[int(np.argmax(scores))]
+
+
+def test_enhanced_strip_is_relative_aligned_and_original_muted(shot):
+    folder, clip = shot
+    scene = bpy.context.scene
+    report = api.generate("Head", str(clip), transcript=SPEECH_TEXT, start_frame=7, enhance="standard")
+    # the enhanced file, next to the .blend, relative
+    assert report.enhanced_path == "//line_enhanced.wav"
+    out = folder / "line_enhanced.wav"
+    src_info, out_info = sf.info(str(clip)), sf.info(str(out))
+    assert (out_info.samplerate, out_info.channels, out_info.frames) == (RATE, 2, src_info.frames)
+    assert enhanced.read_tag(str(out))["preset"] == "standard"
+    assert not [p for p in folder.iterdir() if p.name.startswith(".lipsync")]  # no temporary left
+    # strips: the enhanced one plays, the original is muted, both at the start frame
+    by_name = sound_strips_by_name(scene)
+    assert set(by_name) == {"line.wav", "line_enhanced.wav"}
+    enh, orig = by_name["line_enhanced.wav"], by_name["line.wav"]
+    assert report.strip_name == enh.name and report.original_strip_name == orig.name
+    assert enh.sound.filepath == "//line_enhanced.wav"
+    assert enh.frame_start == orig.frame_start == 7
+    assert enh.frame_final_duration == orig.frame_final_duration
+    assert orig.mute and not enh.mute
+    assert enh.get(strips.OWNER_TAG) and orig.get(strips.OWNER_TAG)
+    assert enh.channel != orig.channel
+    # sample-aligned with the original, and really cleaner
+    x, _ = sf.read(str(clip), dtype="float64")
+    y, _ = sf.read(str(out), dtype="float64")
+    assert lag_samples(x[:, 0], y[:, 0]) == 0
+    enh_report = report.result.provenance["enhance"]
+    assert enh_report["snr_after_db"] > enh_report["snr_before_db"] + 5.0
+    # keys baked from the start frame
+    assert report.frame_start == 7 and len(report.channels) == 15
+    # the path survives a save/reload as a relative path
+    bpy.ops.wm.save_mainfile()
+    bpy.ops.wm.open_mainfile(filepath=str(folder / "shot.blend"))
+    reloaded = sound_strips_by_name(bpy.context.scene)["line_enhanced.wav"]
+    assert reloaded.sound.filepath == "//line_enhanced.wav"
+    assert Path(bpy.path.abspath(reloaded.sound.filepath)).resolve() == out.resolve()
+
+
+def test_rerun_reuses_file_and_strips_then_off_restores_original(shot):
+    folder, clip = shot
+    scene = bpy.context.scene
+    first = api.generate("Head", str(clip), transcript=SPEECH_TEXT, start_frame=1, enhance="standard")
+    out = folder / "line_enhanced.wav"
+    stamp = out.stat().st_mtime_ns
+    layout = sorted((s.name, s.channel, s.frame_start, s.mute) for s in strips.sound_strips(scene))
+    again = api.generate("Head", str(clip), transcript=SPEECH_TEXT, start_frame=1, enhance="standard")
+    assert out.stat().st_mtime_ns == stamp  # reused, not enhanced again
+    assert again.result.provenance["enhance"].get("reused")
+    assert sorted((s.name, s.channel, s.frame_start, s.mute) for s in strips.sound_strips(scene)) == layout
+    assert again.strip_name == first.strip_name
+    # another preset rewrites our own file and replaces our strip, still one of each
+    strong = api.generate("Head", str(clip), transcript=SPEECH_TEXT, start_frame=1, enhance="strong")
+    assert out.stat().st_mtime_ns != stamp and enhanced.read_tag(str(out))["preset"] == "strong"
+    assert len(strips.sound_strips(scene)) == 2 and strong.enhanced_path == "//line_enhanced.wav"
+    # enhancement off: the original plays again, our enhanced strip is muted (kept), no new file
+    off = api.generate("Head", str(clip), transcript=SPEECH_TEXT, start_frame=1, enhance="off")
+    by_name = sound_strips_by_name(scene)
+    assert off.strip_name == "line.wav" and off.enhanced_path == ""
+    assert not by_name["line.wav"].mute and by_name["line_enhanced.wav"].mute
+    assert enhanced.MUTED_BY_US not in by_name["line.wav"]
+    assert sorted(p.name for p in folder.glob("*.wav")) == ["line_enhanced.wav"]
+
+
+def test_enhance_off_places_strips_as_before(shot):
+    folder, clip = shot
+    scene = bpy.context.scene
+    report = api.generate("Head", str(clip), transcript=SPEECH_TEXT, start_frame=3)
+    by_name = sound_strips_by_name(scene)
+    assert list(by_name) == ["line.wav"] and not by_name["line.wav"].mute
+    assert by_name["line.wav"].frame_start == 3 and report.enhanced_path == ""
+    assert "enhance" not in report.result.provenance
+    assert not list(folder.glob("*_enhanced*"))
+
+
+def test_user_strips_and_user_file_untouched(shot):
+    folder, clip = shot
+    scene = bpy.context.scene
+    editor = scene.sequence_editor_create()
+    music_file = folder / "audio" / "music.flac"
+    shutil.copy(NOISE, music_file)
+    music = compat.top_level_strips(editor).new_sound("music", str(music_file), channel=1, frame_start=1)
+    dialogue = compat.top_level_strips(editor).new_sound("dialogue", str(clip), channel=2, frame_start=5)
+    music.volume = 0.4
+    before = (music.channel, music.frame_start, music.frame_final_end, music.mute, music.volume)
+    # a file of the user's own with our name, next to the .blend
+    user_file = folder / "line_enhanced.wav"
+    sf.write(user_file, np.zeros((4410, 1), dtype=np.float32), RATE)
+    user_bytes = user_file.read_bytes()
+    report = api.generate("Head", str(clip), transcript=SPEECH_TEXT, start_frame=None, enhance="light")
+    assert user_file.read_bytes() == user_bytes
+    assert report.enhanced_path == "//line_enhanced_2.wav"
+    assert any("not ours" in w for w in report.warnings)
+    assert (music.channel, music.frame_start, music.frame_final_end, music.mute, music.volume) == before
+    # the user's dialogue strip is where it was; it is muted (tagged) while the enhanced one plays
+    assert (dialogue.channel, dialogue.frame_start) == (2, 5) and report.frame_start == 5
+    assert dialogue.mute and dialogue.get(enhanced.MUTED_BY_US)
+    assert report.original_strip_name == "dialogue"
+    assert any("'dialogue'" in w and "muted" in w for w in report.warnings)
+    enh = sound_strips_by_name(scene)[report.strip_name]
+    assert enh.frame_start == 5 and enh.channel not in (1, 2)
+    assert len(strips.sound_strips(scene)) == 3  # no copy of the original was added
+    # off again: the user's strip is unmuted, exactly as it was
+    api.generate("Head", str(clip), transcript=SPEECH_TEXT, start_frame=None, enhance="off")
+    assert not dialogue.mute and enhanced.MUTED_BY_US not in dialogue
+    assert (dialogue.channel, dialogue.frame_start) == (2, 5)
+
+
+def test_unsaved_blend_writes_absolute_path_with_warning(scene, tmp_path, noisy_data):
+    clip = tmp_path / "unsaved_line.wav"
+    sf.write(clip, noisy_data, RATE)
+    make_mesh("Head", PRESET_SHAPE_KEYS["oculus"])
+    assert not bpy.data.filepath
+    report = api.generate("Head", str(clip), transcript=SPEECH_TEXT, enhance="standard")
+    try:
+        path = Path(report.enhanced_path)
+        assert path.is_absolute() and path.is_file() and path.name == "unsaved_line_enhanced.wav"
+        assert path.parent != tmp_path  # not beside the clip: the add-on's own folder
+        assert any("absolute" in w and "not saved" in w for w in report.warnings)
+        strip = sound_strips_by_name(scene)[report.strip_name]
+        assert Path(strip.sound.filepath) == path
+    finally:
+        Path(report.enhanced_path).unlink(missing_ok=True)
+
+
+def _scene_state(scene):
+    obj = bpy.data.objects["Head"]
+    key_anim = obj.data.shape_keys.animation_data
+    return (
+        [s.name for s in strips.sound_strips(scene)],
+        key_anim.action.name if key_anim and key_anim.action else None,
+        scene.frame_end,
+    )
+
+
+def test_unwritable_folder_is_a_clear_error_and_changes_nothing(shot, tmp_path):
+    folder, _clip = shot
+    scene = bpy.context.scene
+    moved = tmp_path / "elsewhere"
+    shutil.copytree(folder / "audio", moved)
+    shutil.rmtree(folder)  # the .blend's folder is gone (moved drive, deleted share)
+    before = _scene_state(scene)
+    with pytest.raises(AudioError, match="Cannot write the enhanced audio"):
+        api.generate("Head", str(moved / "line.wav"), transcript=SPEECH_TEXT, enhance="standard")
+    assert _scene_state(scene) == before
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write into read-only folders")
+def test_read_only_folder_is_a_clear_error(shot):
+    folder, clip = shot
+    scene = bpy.context.scene
+    before = _scene_state(scene)
+    folder.chmod(0o555)
+    try:
+        with pytest.raises(AudioError, match="Cannot write the enhanced audio"):
+            api.generate("Head", str(clip), transcript=SPEECH_TEXT, enhance="standard")
+    finally:
+        folder.chmod(0o755)
+    assert _scene_state(scene) == before and not list(folder.glob("*_enhanced*"))
+
+
+def test_cancel_leaves_no_file(shot):
+    folder, clip = shot
+    scene = bpy.context.scene
+    token = CancelToken()
+
+    def progress(fraction: float, stage: str) -> None:
+        if fraction > 0.5:  # after the enhanced file was written, during the analysis
+            token.cancel()
+
+    before = _scene_state(scene)
+    with pytest.raises(Cancelled):
+        api.generate("Head", str(clip), transcript=SPEECH_TEXT, enhance="standard", progress=progress, cancel=token)
+    assert not [p for p in folder.iterdir() if "enhanced" in p.name]
+    assert _scene_state(scene) == before
+
+
+def test_without_rnnoise_wiener_is_used_with_a_warning(shot, monkeypatch):
+    from lipsync_addon.core.enhance import rnnoise
+
+    folder, clip = shot
+    monkeypatch.setattr(rnnoise, "available", lambda: False)
+    report = api.generate("Head", str(clip), transcript=SPEECH_TEXT, enhance="standard")
+    assert report.result.provenance["enhance"]["denoiser"] == "wiener"
+    assert any("RNNoise" in w and "Wiener" in w for w in report.warnings)
+    assert (folder / "line_enhanced.wav").is_file()
+
+
+def test_unknown_preset_is_refused(shot):
+    _, clip = shot
+    with pytest.raises(AudioError, match="Unknown audio enhancement 'loud'"):
+        api.generate("Head", str(clip), transcript=SPEECH_TEXT, enhance="loud")
+
+
+def test_operator_with_panel_setting_and_strip_source(shot):
+    _folder, clip = shot
+    scene = bpy.context.scene
+    editor = scene.sequence_editor_create()
+    compat.top_level_strips(editor).new_sound("take3", str(clip), channel=1, frame_start=11)
+    settings = scene.lipsync
+    assert settings.enhance == "off"  # default
+    assert [i.identifier for i in settings.bl_rna.properties["enhance"].enum_items] == list(
+        __import__("lipsync_addon.core.enhance", fromlist=["PRESETS"]).PRESETS
+    )
+    settings.enhance = "standard"
+    settings.clip_source = "STRIP"
+    settings.sound_strip = "take3"
+    settings.transcript_source = "TEXT"
+    settings.transcript = SPEECH_TEXT
+    bpy.context.view_layer.objects.active = bpy.data.objects["Head"]
+    assert bpy.ops.lipsync.generate() == {"FINISHED"}
+    by_name = sound_strips_by_name(scene)
+    assert set(by_name) == {"take3", "line_enhanced.wav"}
+    assert by_name["take3"].mute and by_name["line_enhanced.wav"].frame_start == 11
+    assert by_name["line_enhanced.wav"].sound.filepath == "//line_enhanced.wav"
