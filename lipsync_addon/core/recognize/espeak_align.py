@@ -43,6 +43,7 @@ from ..types import (
 )
 from . import espeak
 from .dtw import FeatureParams, dtw_path, log_mel, map_times, mfcc
+from .timeline import tile_phones
 
 
 @cache
@@ -277,7 +278,7 @@ class EspeakAligner:
         mean_cost = float(np.nanmean(frame_cost)) / np.sqrt(feats_real.shape[1])
         phones = self._build_phones(syn, starts, min(duration, end_all), frame_cost, hop, duration, cfg)
         phones = self._insert_pauses(phones, audio, cfg)
-        phones = _tile(phones, duration)
+        phones = tile_phones(phones, duration)
         words = self._words(tokens, phones)
         low = [w.text for w in words if w.confidence < float(cfg["low_confidence"])]
         if mean_cost > float(cfg["mismatch_cost"]):
@@ -373,26 +374,3 @@ class EspeakAligner:
             if p.word_index >= 0:
                 p.word_index = remap.get(p.word_index, -1)
         return words
-
-
-def _tile(phones: list[Phone], duration: float) -> list[Phone]:
-    """Sort, clip to [0, duration], fill gaps with silence, merge adjacent silences."""
-    out: list[Phone] = []
-    t = 0.0
-    for p in sorted(phones, key=lambda p: p.start):
-        s, e = max(p.start, t), min(p.end, duration)
-        if e <= s:
-            continue
-        if s > t + 1e-6:
-            out.append(Phone("sil", t, s))
-        out.append(Phone(p.ipa, s, e, p.confidence, p.word_index, p.stress))
-        t = e
-    if t < duration - 1e-6:
-        out.append(Phone("sil", t, duration))
-    merged: list[Phone] = []
-    for p in out:
-        if merged and p.is_silence and merged[-1].is_silence:
-            merged[-1] = Phone("sil", merged[-1].start, p.end)
-        else:
-            merged.append(p)
-    return merged

@@ -71,7 +71,8 @@ class LanguageRecognizer:
 
 def _phone_loop_fallback(audio: Audio, language: str) -> Transcript:
     """No transcript and no model: language-independent phone recognition (English phone set)."""
-    from .pocketsphinx_backend import _fill_gaps, _phone_loop
+    from .pocketsphinx_backend import _phone_loop
+    from .timeline import tile_phones
 
     duration = audio.duration
     why = (
@@ -89,4 +90,4 @@ def _phone_loop_fallback(audio: Audio, language: str) -> Transcript:
         phones.append(Phone(ipa, s, e, 0.5, -1))
     if audio.rate != ANALYSIS_RATE:
         raise ValueError(f"needs {ANALYSIS_RATE} Hz audio")
-    return Transcript([], _fill_gaps(phones, duration), duration, "phone_loop", [why])
+    return Transcript([], tile_phones(phones, duration), duration, "phone_loop", [why])

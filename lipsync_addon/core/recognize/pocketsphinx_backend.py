@@ -27,6 +27,7 @@ import numpy as np
 from ..audio import detect_speech, split_at_pauses, to_int16
 from ..phonemes import Lexicon, arpabet_to_ipa, normalize_text, strip_stress
 from ..types import ANALYSIS_RATE, Audio, Cancelled, CancelToken, Phone, ProgressFn, Transcript, Word, no_progress
+from .timeline import tile_phones
 
 #: pocketsphinx frame period, seconds (100 frames/s).
 FRAME = 0.01
@@ -656,7 +657,7 @@ def _merge(
             ipa = "sil" if arpa == "SIL" else arpabet_to_ipa(name)
             stress = int(name[-1]) if name[-1:].isdigit() else -1
             phones.append(Phone(ipa, s, e, 1.0, base + wi if wi >= 0 else -1, stress))
-    phones = _fill_gaps(phones, duration)
+    phones = tile_phones(phones, duration)
     method = max(set(methods), key=methods.count) if methods else "silence"
     if "phone_loop" in methods and method != "phone_loop":
         method += "+phone_loop"
@@ -682,27 +683,3 @@ def _stressed_phones(result: _PieceResult) -> dict[int, str]:
                 out.update(zip(idx, variant, strict=True))
                 break
     return out
-
-
-def _fill_gaps(phones: list[Phone], duration: float) -> list[Phone]:
-    """Sort, clip to [0, duration], and fill gaps with silence so phones tile the clip."""
-    out: list[Phone] = []
-    t = 0.0
-    for p in sorted(phones, key=lambda p: p.start):
-        s, e = max(p.start, t), min(p.end, duration)
-        if e <= s:
-            continue
-        if s > t + 1e-6:
-            out.append(Phone("sil", t, s))
-        out.append(Phone(p.ipa, s, e, p.confidence, p.word_index, p.stress))
-        t = e
-    if t < duration - 1e-6:
-        out.append(Phone("sil", t, duration))
-    # merge adjacent silences
-    merged: list[Phone] = []
-    for p in out:
-        if merged and p.is_silence and merged[-1].is_silence:
-            merged[-1] = Phone("sil", merged[-1].start, p.end)
-        else:
-            merged.append(p)
-    return merged

@@ -18,7 +18,8 @@ import numpy as np
 
 from ..audio import to_int16
 from ..types import ANALYSIS_RATE, Audio, CancelToken, LipSyncError, Phone, ProgressFn, Transcript, Word, no_progress
-from .espeak_align import EspeakAligner, _tile
+from .espeak_align import EspeakAligner
+from .timeline import tile_phones
 
 MODELS_URL = "https://alphacephei.com/vosk/models"
 #: words closer than this (seconds) belong to one phrase
@@ -177,6 +178,6 @@ class VoskRecognizer:
         low = [w.text for w in words if w.confidence < 0.5]
         if low:
             warnings.append("Low-confidence words (Vosk): " + ", ".join(low[:12]))
-        tiled = _tile(phones, duration)
+        tiled = tile_phones(phones, duration)
         progress(1.0, "done")
         return Transcript(out_words, tiled, duration, "recognize+align", warnings)
