@@ -346,12 +346,17 @@ def attach(scene: Any, source: str, target: EnhancedTarget, *, start_frame: int,
     if not compat.has_audio():
         return report
     editor = scene.sequence_editor or scene.sequence_editor_create()
-    if rewritten:
-        for old in [s for s in strips.find_strips_for_file(scene, target.path) if s.get(strips.OWNER_TAG)]:
-            sound = old.sound
-            compat.top_level_strips(editor).remove(old)
-            if sound is not None and sound.users == 0:
-                bpy.data.sounds.remove(sound)
+    here = strips.normalize_path(target.path)
+    # our strips to replace: of this very file when it was rewritten, and our enhanced strips of this
+    # clip at this frame that play another file (e.g. written before the .blend was saved)
+    stale = [s for s in strips.find_strips_for_file(scene, target.path) if s.get(strips.OWNER_TAG)] if rewritten else []
+    stale += [s for s in _enhanced_strips_of(scene, source, start_frame)
+              if strips.normalize_path(s.sound.filepath) != here and s not in stale]
+    for old in stale:
+        sound = old.sound
+        compat.top_level_strips(editor).remove(old)
+        if sound is not None and sound.users == 0:
+            bpy.data.sounds.remove(sound)
     placed = strips.place_sound_strip(scene, target.path, start_frame=start_frame, duration=duration, fps=fps,
                                       name=os.path.basename(target.path))
     report.warnings.extend(w for w in placed.warnings if w not in report.warnings)

@@ -185,15 +185,23 @@ def test_unsaved_blend_writes_absolute_path_with_warning(scene, tmp_path, noisy_
     make_mesh("Head", PRESET_SHAPE_KEYS["oculus"])
     assert not bpy.data.filepath
     report = api.generate("Head", str(clip), transcript=SPEECH_TEXT, enhance="standard")
+    path = Path(report.enhanced_path)
     try:
-        path = Path(report.enhanced_path)
         assert path.is_absolute() and path.is_file() and path.name == "unsaved_line_enhanced.wav"
         assert path.parent != tmp_path  # not beside the clip: the add-on's own folder
         assert any("absolute" in w and "not saved" in w for w in report.warnings)
         strip = sound_strips_by_name(scene)[report.strip_name]
         assert Path(strip.sound.filepath) == path
+        # saved afterwards: the next run moves it next to the .blend and replaces our absolute strip
+        bpy.ops.wm.save_as_mainfile(filepath=str(tmp_path / "now_saved.blend"))
+        again = api.generate("Head", str(clip), transcript=SPEECH_TEXT, enhance="standard")
+        assert again.enhanced_path == "//unsaved_line_enhanced.wav"
+        by_name = sound_strips_by_name(scene)
+        assert set(by_name) == {"unsaved_line.wav", "unsaved_line_enhanced.wav"}
+        assert by_name["unsaved_line_enhanced.wav"].sound.filepath == "//unsaved_line_enhanced.wav"
+        assert not any(Path(bpy.path.abspath(s.filepath)) == path for s in bpy.data.sounds)
     finally:
-        Path(report.enhanced_path).unlink(missing_ok=True)
+        path.unlink(missing_ok=True)
 
 
 def _scene_state(scene):
