@@ -75,8 +75,8 @@ class RetakeAlignment:
     Attributes:
         path: the warp path (guide time <-> take time, seconds).
         guide_duration, take_duration: seconds.
-        cost: mean feature distance along the path (per-clip normalised MFCCs; ~0.8 for two takes
-            of the same line, ~1.2 and more for different lines).
+        cost: mean feature distance along the path per dimension (per-clip normalised MFCCs):
+            0.64-0.73 measured for two real takes of the same line, 0.81-0.93 for different lines.
         max_shift: largest |take time - guide time| along the path, seconds.
         warnings: notes for the user (poor match, very different durations).
     """
