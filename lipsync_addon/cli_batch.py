@@ -80,16 +80,3 @@ def run(args: argparse.Namespace) -> int:
     print(f"batch: {summary.done} done, {summary.skipped} skipped, {summary.failed} failed in "
           f"{summary.seconds:.1f} s; manifest: {summary.manifest}", file=sys.stderr)  # fmt: skip
     return 1 if summary.failed else 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Stand-alone entry (until ``cli.py`` wires the sub-command): ``python -m lipsync_addon.cli_batch``."""
-    parser = argparse.ArgumentParser(prog="python -m lipsync_addon")
-    sub = parser.add_subparsers(dest="command", required=True)
-    add_parser(sub)
-    args = parser.parse_args(argv)
-    return int(args.func(args))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

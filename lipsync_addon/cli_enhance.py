@@ -94,16 +94,3 @@ def run_enhance(args: argparse.Namespace) -> int:
     print(f"enhanced: {args.output} ({report['denoiser']}; SNR {snr_b} -> {snr_a} dB; "
           f"{report['loudness_after_lufs']} LUFS; peak {report['peak_after_dbtp']} dBTP)", file=sys.stderr)
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Stand-alone entry (until wired into ``python -m lipsync_addon``)."""
-    parser = argparse.ArgumentParser(prog="python -m lipsync_addon.cli_enhance")
-    sub = parser.add_subparsers(dest="command", required=True)
-    add_parser(sub)
-    args = parser.parse_args(argv)
-    return int(args.func(args))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

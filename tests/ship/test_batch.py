@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import REPO, SPEECH, SPEECH_TEXT
 
-from lipsync_addon import batch, cli_batch
+from lipsync_addon import batch, cli
 from lipsync_addon.core.types import LipSyncError
 
 SHARED = REPO.parent / "shared" / "data" / "speech_clean"
@@ -95,17 +95,17 @@ def test_batch_bad_setups(lines_dir, tmp_path):
 
 def test_cli_exit_codes(lines_dir, tmp_path, capsys):
     out = tmp_path / "cli_out"
-    code = cli_batch.main(["batch", str(lines_dir), "-o", str(out), "--formats", "rhubarb-tsv", "-j", "1"])
+    code = cli.main(["batch", str(lines_dir), "-o", str(out), "--formats", "rhubarb-tsv", "-j", "1"])
     err = capsys.readouterr().err
     assert code == 1  # some lines failed
     assert "3 done, 0 skipped, 3 failed" in err and "failed: broken:" in err
     shutil.rmtree(lines_dir / "scene2")
     for name in ("broken.wav", "twice.flac"):
         (lines_dir / name).unlink()
-    assert cli_batch.main(["batch", str(lines_dir), "-o", str(out), "--formats", "rhubarb-tsv",
+    assert cli.main(["batch", str(lines_dir), "-o", str(out), "--formats", "rhubarb-tsv",
                            "--progress", "none"]) == 0
     assert "1 done, 1 skipped, 0 failed" in capsys.readouterr().err  # twice.wav: no clash any more
-    assert cli_batch.main(["batch", str(tmp_path / "nope"), "-o", str(out)]) == 1
+    assert cli.main(["batch", str(tmp_path / "nope"), "-o", str(out)]) == 1
 
 
 @pytest.mark.slow
@@ -123,7 +123,7 @@ def test_template_mode_bakes_blend_and_glb(tmp_path):
     (d / "a.txt").write_text(SPEECH_TEXT, encoding="utf-8")
     shutil.copy(AXB, d / "b.wav")
     out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "lipsync_addon.cli_batch", "batch", str(d), "-o", str(out), "--template",
+    cmd = [sys.executable, "-m", "lipsync_addon", "batch", str(d), "-o", str(out), "--template",
            str(template), "--object", "Head", "--glb", "--blend", "--formats", "json", "-j", "2",
            "--progress", "none"]  # fmt: skip
     done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600, check=False,

@@ -10,7 +10,7 @@ import pytest
 import soundfile as sf
 from scipy.signal import resample_poly
 
-from lipsync_addon import cli_enhance
+from lipsync_addon import cli, cli_enhance
 from lipsync_addon.core.enhance import DENOISERS, PRESETS, EnhanceError, enhance, enhance_array, estimate_snr, filters
 from lipsync_addon.core.types import Audio, AudioError, LipSyncError
 
@@ -188,9 +188,9 @@ def test_cli_enhance_file(tmp_path: Path, clean: np.ndarray, noise: np.ndarray) 
     assert {"snr_before_db", "snr_after_db", "loudness_after_lufs", "peak_after_dbtp", "steps"} <= set(report)
     assert [s["step"] for s in report["steps"]] == ["highpass", "hum", "denoise", "eq", "loudness", "limiter"]
     assert report["snr_after_db"] > report["snr_before_db"]
-    assert cli_enhance.main(["enhance", str(src), "-o", str(tmp_path / "o2.flac"), "--preset", "light"]) == 0
+    assert cli.main(["enhance", str(src), "-o", str(tmp_path / "o2.flac"), "--preset", "light"]) == 0
     with pytest.raises(AudioError, match="not found"):
         cli_enhance.enhance_file(str(tmp_path / "missing.wav"), str(out))
     with pytest.raises(LipSyncError, match="Output folder"):
         cli_enhance.enhance_file(str(src), str(tmp_path / "nope" / "o.wav"))
-    assert cli_enhance.main(["enhance", str(tmp_path / "missing.wav"), "-o", str(out)]) == 1
+    assert cli.main(["enhance", str(tmp_path / "missing.wav"), "-o", str(out)]) == 1
