@@ -294,3 +294,25 @@ def test_operator_with_panel_setting_and_strip_source(shot):
     assert set(by_name) == {"take3", "line_enhanced.wav"}
     assert by_name["take3"].mute and by_name["line_enhanced.wav"].frame_start == 11
     assert by_name["line_enhanced.wav"].sound.filepath == "//line_enhanced.wav"
+
+
+def test_batch_script_enhance(shot, tmp_path, capsys):
+    import importlib.util
+
+    from blender_helpers import REPO
+
+    folder, clip = shot
+    spec = importlib.util.spec_from_file_location("batch_lipsync", REPO / "scripts" / "batch_lipsync.py")
+    batch = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(batch)
+    out = folder / "out.blend"
+    code = batch.main(["batch_lipsync.py", "--blend", str(folder / "shot.blend"), "--object", "Head",
+                       "--audio", str(clip), "--transcript", SPEECH_TEXT, "--enhance", "standard",
+                       "--out", str(out), "--quiet"])
+    assert code == 0, capsys.readouterr().err
+    assert '"enhanced": "//line_enhanced.wav"' in capsys.readouterr().out
+    bpy.ops.wm.open_mainfile(filepath=str(out))
+    by_name = sound_strips_by_name(bpy.context.scene)
+    assert by_name["line_enhanced.wav"].sound.filepath == "//line_enhanced.wav" and by_name["line.wav"].mute
+    assert batch.main(["batch_lipsync.py", "--object", "Head", "--audio", str(clip), "--enhance", "loud",
+                       "--out", str(out)]) == batch.EXIT_USAGE
