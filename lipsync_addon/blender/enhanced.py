@@ -15,9 +15,9 @@ Three steps, split like :mod:`.api` so the slow one runs off the main thread:
    reuses it without enhancing again. When RNNoise cannot be loaded (e.g. the macOS extension
    zips, which have no RNNoise wheel) the Wiener denoiser (numpy/scipy only) is used, with a warning.
 3. :func:`attach` (main thread, bpy): the enhanced file becomes the strip the keys are synced to,
-   at the same frame as the original; the original stays in the sequencer, muted. Only our own
-   strips are created, moved or removed; the one change made to a user's strip is muting the
-   original clip at the same frame (tagged, and undone by a run with enhancement off).
+   at the same frame as the original; the original stays in the sequencer, muted if the add-on made
+   that strip (a user's own strip is left as it is, with a warning). Only our own strips are
+   created, moved, muted or removed.
 
 The enhanced file is sample-aligned with the original (``core.enhance`` contract), so strips at the
 same frame play in sync and the keys fit both.
@@ -371,13 +371,16 @@ def attach(scene: Any, source: str, target: EnhancedTarget, *, start_frame: int,
     report.strip_name = enhanced.name
     orig = _strip_at(scene, source, start_frame)
     if orig is not None and orig != enhanced:
-        if not orig.mute:
-            orig.mute = True
-            orig[MUTED_BY_US] = True
         report.original_name = orig.name
-        if not orig.get(strips.OWNER_TAG):
-            report.warnings.append(f"Your strip '{orig.name}' (the original clip) was muted so only the enhanced "
-                                   f"dialogue '{enhanced.name}' plays; generate with Enhance Audio off to unmute it.")
+        if orig.get(strips.OWNER_TAG):
+            if not orig.mute:
+                orig.mute = True
+                orig[MUTED_BY_US] = True
+        elif not orig.mute:
+            # a user strip is never changed, not even muted: say how to hear only the enhanced dialogue
+            report.warnings.append(f"Your strip '{orig.name}' plays the original clip at the same frame as the "
+                                   f"enhanced dialogue '{enhanced.name}'; mute it to hear only the enhanced one "
+                                   "(the add-on does not change your strips).")
     return report
 
 

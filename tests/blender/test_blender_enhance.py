@@ -165,16 +165,17 @@ def test_user_strips_and_user_file_untouched(shot):
     assert report.enhanced_path == "//line_enhanced_2.wav"
     assert any("not ours" in w for w in report.warnings)
     assert (music.channel, music.frame_start, music.frame_final_end, music.mute, music.volume) == before
-    # the user's dialogue strip is where it was; it is muted (tagged) while the enhanced one plays
+    # the user's dialogue strip is exactly as it was (not even muted); a warning says how to mute it
     assert (dialogue.channel, dialogue.frame_start) == (2, 5) and report.frame_start == 5
-    assert dialogue.mute and dialogue.get(enhanced.MUTED_BY_US)
+    assert not dialogue.mute and enhanced.MUTED_BY_US not in dialogue
     assert report.original_strip_name == "dialogue"
-    assert any("'dialogue'" in w and "muted" in w for w in report.warnings)
+    assert any("'dialogue'" in w and "mute it" in w for w in report.warnings)
     enh = sound_strips_by_name(scene)[report.strip_name]
     assert enh.frame_start == 5 and enh.channel not in (1, 2)
     assert len(strips.sound_strips(scene)) == 3  # no copy of the original was added
-    # off again: the user's strip is unmuted, exactly as it was
+    # off again: our enhanced strip is muted, the user's strip still untouched
     api.generate("Head", str(clip), transcript=SPEECH_TEXT, start_frame=None, enhance="off")
+    assert sound_strips_by_name(scene)[report.strip_name].mute
     assert not dialogue.mute and enhanced.MUTED_BY_US not in dialogue
     assert (dialogue.channel, dialogue.frame_start) == (2, 5)
 
@@ -292,7 +293,7 @@ def test_operator_with_panel_setting_and_strip_source(shot):
     assert bpy.ops.lipsync.generate() == {"FINISHED"}
     by_name = sound_strips_by_name(scene)
     assert set(by_name) == {"take3", "line_enhanced.wav"}
-    assert by_name["take3"].mute and by_name["line_enhanced.wav"].frame_start == 11
+    assert not by_name["take3"].mute and by_name["line_enhanced.wav"].frame_start == 11  # the user's strip
     assert by_name["line_enhanced.wav"].sound.filepath == "//line_enhanced.wav"
 
 
