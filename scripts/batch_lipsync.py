@@ -56,6 +56,8 @@ def parse_args(args: list[str]) -> argparse.Namespace:
     parser.add_argument("--smoothing", type=float, default=None,
                         help="0 = crisp, 1 = very smooth (default: the add-on's)")
     parser.add_argument("--mapping", help="custom mapping JSON {viseme: {shape key: weight}}")
+    parser.add_argument("--lang", default="en", help="ISO 639 code of the dialogue (docs/languages.md)")
+    parser.add_argument("--vosk-model", default="", help="Vosk model folder (other languages, no transcript)")
     parser.add_argument("--enhance", choices=("off", "light", "standard", "strong"), default="off",
                         help="clean the dialogue first; the cleaned <clip>_enhanced.wav (next to the saved "
                         ".blend) becomes the sound strip, the original stays muted (default: off)")
@@ -137,6 +139,8 @@ def _run(opts: argparse.Namespace, bpy: Any, api: Any, LipSyncError: type[Except
             add_sound_strip=not opts.no_sound_strip,
             custom_mapping=mapping,
             enhance=opts.enhance,
+            language=opts.lang,
+            vosk_model=opts.vosk_model,
             progress=progress,
         )
         if opts.cues:

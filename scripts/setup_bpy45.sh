@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 PY="${PYTHON:-python3.11}"
 command -v "$PY" >/dev/null 2>&1 || PY=python3
 stamp=".venv-bpy45/.requirements.sha256"
-want="$(cat requirements.txt requirements-bpy45.txt | sha256sum | cut -d' ' -f1)"
+want="$(cat requirements.txt requirements-lang.txt requirements-bpy45.txt | sha256sum | cut -d' ' -f1)"
 if [ ! -x .venv-bpy45/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "setup: creating .venv-bpy45 (Blender 4.5 as a module, ~370 MB download on the first run)"
   [ -x .venv-bpy45/bin/python ] || "$PY" -m venv .venv-bpy45

@@ -26,6 +26,7 @@ from typing import Any
 
 import bpy
 
+from ..core.recognize import get_recognizer
 from ..core.types import (
     DEFAULT_SMOOTHING,
     DEFAULT_STRENGTH,
@@ -172,6 +173,8 @@ def prepare(
     add_sound_strip: bool = True,
     custom_mapping: dict[str, dict[str, float]] | None = None,
     enhance: str = "off",
+    language: str = "en",
+    vosk_model: str = "",
 ) -> GenerateRequest:
     """Validate inputs on the main thread and snapshot them as plain data.
 
@@ -182,6 +185,7 @@ def prepare(
     user messages.
     """
     enhance = check_enhance(enhance)
+    get_recognizer(language or "en", vosk_model=vosk_model)  # unknown language / bad model: refuse early
     scene = resolve_scene(scene_name)
     obj = bpy.data.objects.get(object_name) if object_name else None
     targets = rig.resolve_targets(obj, viseme_set or "auto", custom_mapping, object_name=object_name)
@@ -201,6 +205,8 @@ def prepare(
         strength=float(strength),
         smoothing=float(smoothing),
         enhance=enhance,
+        language=language or "en",
+        vosk_model=vosk_model,
     )
     target = enhanced.plan_target(full_audio, enhance) if enhance != "off" and add_sound_strip else None
     return GenerateRequest(
@@ -352,6 +358,8 @@ def generate(
     add_sound_strip: bool = True,
     custom_mapping: dict[str, dict[str, float]] | None = None,
     enhance: str = "off",
+    language: str = "en",
+    vosk_model: str = "",
     progress: ProgressFn | None = None,
     cancel: CancelToken | None = None,
 ) -> GenerateReport:
@@ -371,6 +379,9 @@ def generate(
         enhance: "off" (default), "light", "standard" or "strong": clean the clip (denoise, hum,
             EQ, loudness; timing unchanged), analyse the cleaned signal and, with
             ``add_sound_strip``, play ``//<clip>_enhanced.wav`` with the original muted beside it.
+        language: ISO 639 code of the dialogue ("en" uses pocketsphinx; others need the transcript
+            or ``vosk_model``; docs/languages.md).
+        vosk_model: Vosk model folder for recognition without a transcript in other languages.
         progress: callable(fraction in [0, 1], stage name).
         cancel: CancelToken to stop the analysis.
 
@@ -391,6 +402,8 @@ def generate(
         add_sound_strip=add_sound_strip,
         custom_mapping=custom_mapping,
         enhance=enhance,
+        language=language,
+        vosk_model=vosk_model,
     )
     try:
         result = analyze(request, progress=progress or no_progress, cancel=cancel)

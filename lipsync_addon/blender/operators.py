@@ -88,6 +88,8 @@ def build_request(context: Any, op: Any) -> api.GenerateRequest:
         add_sound_strip=add_strip,
         custom_mapping=mapping or None,
         enhance=settings.enhance,
+        language=settings.language.strip() or "en",
+        vosk_model=preferences.vosk_model_dir(context),
     )
 
 

@@ -130,6 +130,7 @@ class LIPSYNC_PT_main(bpy.types.Panel):
                 box.label(text=f"Viseme set: {detected}", icon="CHECKMARK")
             else:
                 _wrapped(box, problem, icon="ERROR")
+        layout.prop(settings, "language")
         layout.prop(settings, "enhance")
         col = layout.column(align=True)
         col.prop(settings, "strength", slider=True)

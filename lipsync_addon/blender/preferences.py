@@ -22,9 +22,17 @@ class LIPSYNC_AP_preferences(bpy.types.AddonPreferences):
         description='JSON file {"viseme": {"shape key": weight}} overriding the preset mapping for every rig',
     )
 
+    vosk_model_dir: StringProperty(
+        name="Vosk Model Folder",
+        subtype="DIR_PATH",
+        description="A Vosk model folder (any language) for lip sync without a transcript in languages "
+        "other than English; see docs/languages.md for where to get models",
+    )
+
     def draw(self, context: Any) -> None:
         layout = self.layout
         layout.prop(self, "custom_mapping_path")
+        layout.prop(self, "vosk_model_dir")
 
 
 def get_preferences(context: Any = None) -> Any:
@@ -38,6 +46,12 @@ def custom_mapping_path(context: Any = None) -> str:
     """Path of the user mapping JSON from the preferences ("" if unset or not enabled)."""
     prefs = get_preferences(context)
     return str(prefs.custom_mapping_path) if prefs is not None else ""
+
+
+def vosk_model_dir(context: Any = None) -> str:
+    """Vosk model folder from the preferences ("" if unset or not enabled)."""
+    prefs = get_preferences(context)
+    return bpy.path.abspath(str(prefs.vosk_model_dir)) if prefs is not None and prefs.vosk_model_dir else ""
 
 
 CLASSES = (LIPSYNC_AP_preferences,)

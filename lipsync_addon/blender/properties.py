@@ -97,6 +97,13 @@ class LIPSYNC_PG_scene(bpy.types.PropertyGroup):
         name="Smoothing", default=DEFAULT_SMOOTHING, min=0.0, max=1.0, description="0 = crisp shapes, 1 = very smooth"
     )
     add_sound_strip: BoolProperty(name="Add Sound Strip", default=True, description="Put the clip in the sequencer")
+    language: StringProperty(
+        name="Language",
+        default="en",
+        description="ISO 639 code of the dialogue (en, en-gb, es, fr, de, ja, sv, ...). English uses the bundled "
+        "pocketsphinx model; other languages need the transcript (espeak-ng alignment) or a Vosk model "
+        "folder in the add-on preferences",
+    )
     enhance: EnumProperty(
         name="Enhance Audio",
         items=[

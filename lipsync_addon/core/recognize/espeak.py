@@ -38,7 +38,11 @@ DEFAULT_WPM = 175
 
 _LOCK = threading.Lock()
 
-INSTALL_HINT = "Install it with: .venv/bin/pip install -r requirements-lang.txt (the espeakng-loader wheel)."
+INSTALL_HINT = (
+    "Languages other than English need the espeakng-loader package: from the repository, "
+    ".venv/bin/pip install -r requirements-lang.txt; the Blender extension zips do not bundle it yet "
+    "(docs/languages.md). English lip sync works without it."
+)
 
 
 class EspeakError(LipSyncError):

@@ -92,7 +92,9 @@ class VoskRecognizer:
                 import vosk
             except ImportError as exc:
                 raise VoskModelError(
-                    "The vosk package is not installed: .venv/bin/pip install -r requirements-lang.txt"
+                    "The vosk package is not installed: from the repository, "
+                    ".venv/bin/pip install -r requirements-lang.txt; the Blender extension zips do not "
+                    "bundle it yet (docs/languages.md)"
                 ) from exc
             vosk.SetLogLevel(-1)
             try:
