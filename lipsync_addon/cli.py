@@ -1,7 +1,8 @@
-"""Command line: ``python -m lipsync_addon analyze | enhance | batch ...``.
+"""Command line: ``python -m lipsync_addon analyze | enhance | offset | retake | batch ...``.
 
 ``analyze line.wav [--text line.txt] -o cues.json`` (this module), ``enhance in.wav -o out.wav``
-(:mod:`lipsync_addon.cli_enhance`), ``batch DIR`` (:mod:`lipsync_addon.cli_batch`).
+(:mod:`lipsync_addon.cli_enhance`), ``offset REF CLIP`` and ``retake GUIDE TAKE -o out.wav``
+(:mod:`lipsync_addon.cli_sync`), ``batch DIR`` (:mod:`lipsync_addon.cli_batch`).
 
 bpy-free: runs the same pipeline as the Blender operator and writes the timing as JSON (our
 versioned cue format, or Rhubarb-compatible ``mouthCues``). Exit codes: 0 ok, 1 the input could
@@ -90,9 +91,10 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument("--enhance", choices=("off", "light", "standard", "strong"), default="off",
                     help="clean the audio before analysis (timing unchanged; helps on noisy dialogue)")
     an.set_defaults(func=analyze)
-    from . import cli_batch, cli_enhance
+    from . import cli_batch, cli_enhance, cli_sync
 
     cli_enhance.add_parser(sub)
+    cli_sync.add_parser(sub)
     cli_batch.add_parser(sub)
     return parser
 

@@ -85,16 +85,3 @@ def run_retake(args: argparse.Namespace) -> int:
     print(f"warped: {args.output} ({al.take_duration:.3f} s take -> {al.guide_duration:.3f} s guide timing; "
           f"largest shift {al.max_shift * 1000:.0f} ms; DTW cost {al.cost:.2f})")
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Stand-alone entry (until wired into ``python -m lipsync_addon``)."""
-    parser = argparse.ArgumentParser(prog="python -m lipsync_addon.cli_sync")
-    sub = parser.add_subparsers(dest="command", required=True)
-    add_parser(sub)
-    args = parser.parse_args(argv)
-    return int(args.func(args))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

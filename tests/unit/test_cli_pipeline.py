@@ -147,3 +147,15 @@ def test_pipeline_enhance_option_analyses_the_cleaned_signal(tmp_path: Path) -> 
     assert "enhance" in result.provenance and result.provenance["enhance"]["preset"] == "standard"
     assert [w.text for w in result.transcript.words] == ["bobby", "ripped", "the", "ledger"]
     assert abs(result.duration - len(x) / 16000) < 1e-3  # timing unchanged
+
+
+def test_cli_offset_finds_a_known_shift(tmp_path: Path) -> None:
+    data, rate = sf.read(BOBBY, dtype="float32")
+    shift = 4800  # 0.1 s at 48 kHz
+    clip = tmp_path / "clip.wav"
+    sf.write(clip, data[shift:], rate)
+    out = tmp_path / "offset.json"
+    proc = cli("offset", str(BOBBY), str(clip), "--json", str(out))
+    assert proc.returncode == 0, proc.stderr
+    found = json.loads(out.read_text(encoding="utf-8"))
+    assert abs(found["offset"] - shift / rate) < 0.001
