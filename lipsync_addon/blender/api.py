@@ -21,7 +21,7 @@ Example::
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import bpy
@@ -32,6 +32,8 @@ from ..core.types import (
     DEFAULT_STRENGTH,
     AudioError,
     CancelToken,
+    FaceConfig,
+    LipSyncError,
     LipSyncResult,
     PipelineConfig,
     ProgressFn,
@@ -40,6 +42,7 @@ from ..core.types import (
     no_progress,
 )
 from . import bake, enhanced, rig, strips
+from . import face as face_bake
 
 #: Channels the pipeline always produces that need no shape key (used by jaw bones, 2D mouths).
 SILENT_CHANNELS = frozenset({"mouth_open"})
@@ -94,6 +97,9 @@ class GenerateReport:
         enhanced_path: the enhanced clip as stored in Blender (``//name_enhanced.wav``; "" if none).
         original_strip_name: the original clip's strip, muted while the enhanced one plays ("" if none).
         warnings: everything the user should know (unknown words, skipped channels, ...).
+        face_channels: face layer -> shape keys (or head channels) it keyed.
+        head_action_name: the add-on's action on the armature with the head motion ("" if none).
+        head_bone: the bone that received the head motion ("" if none).
     """
 
     result: LipSyncResult
@@ -109,6 +115,9 @@ class GenerateReport:
     enhanced_path: str = ""
     original_strip_name: str = ""
     warnings: list[str] = field(default_factory=list)
+    face_channels: dict[str, list[str]] = field(default_factory=dict)
+    head_action_name: str = ""
+    head_bone: str = ""
 
 
 def resolve_scene(scene_name: str | None) -> Any:
@@ -175,21 +184,27 @@ def prepare(
     enhance: str = "off",
     language: str = "en",
     vosk_model: str = "",
+    face: FaceConfig | None = None,
 ) -> GenerateRequest:
     """Validate inputs on the main thread and snapshot them as plain data.
 
     ``start_frame`` None means: where the clip already sits in the sequencer,
     else the scene's start frame. ``enhance`` other than "off" cleans the clip before the
     analysis and (with ``add_sound_strip``) plays the cleaned file instead of the original; its
-    location is chosen and checked for write access here. Raises LipSyncError subclasses with
-    user messages.
+    location is chosen and checked for write access here. ``face`` turns on procedural blinks,
+    brows and head motion (docs/face.md). Raises LipSyncError subclasses with user messages.
     """
     enhance = check_enhance(enhance)
+    face = check_face(face)
     get_recognizer(language or "en", vosk_model=vosk_model)  # unknown language / bad model: refuse early
     scene = resolve_scene(scene_name)
     obj = bpy.data.objects.get(object_name) if object_name else None
     targets = rig.resolve_targets(obj, viseme_set or "auto", custom_mapping, object_name=object_name)
     bake.check_bakeable(obj)
+    if face.head:
+        arm, bone = face_bake.head_target(obj)
+        if arm is not None and bone:
+            face_bake.check_head_bakeable(arm)
     full_audio = _check_audio_path(audio_path)
     if start_frame is None:
         existing = strips.find_strips_for_file(scene, full_audio)
@@ -207,6 +222,7 @@ def prepare(
         enhance=enhance,
         language=language or "en",
         vosk_model=vosk_model,
+        face=face,
     )
     target = enhanced.plan_target(full_audio, enhance) if enhance != "off" and add_sound_strip else None
     return GenerateRequest(
@@ -221,6 +237,20 @@ def prepare(
         enhance=enhance,
         enhanced_target=target,
     )
+
+
+def check_face(face: FaceConfig | None) -> FaceConfig:
+    """The face settings, validated (None = all layers off); raises LipSyncError on a bad level/strength."""
+    from ..core.animate import procedural
+
+    face = replace(face) if face is not None else FaceConfig()
+    if face.level not in procedural.LEVELS:
+        raise LipSyncError(f"Unknown face motion level '{face.level}'. Choose one of: {', '.join(procedural.LEVELS)}.")
+    for name in ("blink_strength", "brows_strength", "head_strength"):
+        value = float(getattr(face, name))
+        if not 0.0 <= value <= 2.0:
+            raise LipSyncError(f"Face motion {name.replace('_', ' ')} must be between 0 and 2, not {value}.")
+    return face
 
 
 def check_enhance(enhance: str) -> str:
@@ -306,6 +336,22 @@ def apply(request: GenerateRequest, result: LipSyncResult) -> GenerateReport:
         obj, result.curves, start_frame=request.start_frame, fps=request.fps, clip=request.clip, scene=scene
     )
     warnings = list(result.warnings)
+    face = request.config.face
+    head = face_bake.bake_head(
+        obj, result.face_curves if face.head else None, start_frame=request.start_frame, fps=request.fps,
+        clip=request.clip,
+    )
+    if face.head and not head.keys_written:
+        warnings.append(
+            f"Head Motion: '{obj.name}' has no armature with a head or neck bone (parent or Armature modifier); "
+            "no head motion was keyed."
+        )
+    face_channels = dict(result.face_channels)
+    if not head.keys_written:
+        face_channels.pop("head", None)
+    for layer, on in (("blink", face.blink), ("brows", face.brows)):
+        if on and not face_channels.get(layer):
+            warnings.append(f"Face Motion: '{obj.name}' has no {layer} shape keys (docs/face.md); {layer} not keyed.")
     unmatched = [c for c in bake_report.skipped if c not in SILENT_CHANNELS]
     if unmatched:
         warnings.append(f"No shape key for channel(s) {', '.join(unmatched)} on '{obj.name}'; not keyed.")
@@ -342,6 +388,9 @@ def apply(request: GenerateRequest, result: LipSyncResult) -> GenerateReport:
         enhanced_path=target.blend_path if target is not None and request.add_sound_strip else "",
         original_strip_name=original_strip_name,
         warnings=warnings,
+        face_channels=face_channels,
+        head_action_name=head.action_name if head.keys_written else "",
+        head_bone=head.bone_name if head.keys_written else "",
     )
 
 
@@ -360,6 +409,7 @@ def generate(
     enhance: str = "off",
     language: str = "en",
     vosk_model: str = "",
+    face: FaceConfig | None = None,
     progress: ProgressFn | None = None,
     cancel: CancelToken | None = None,
 ) -> GenerateReport:
@@ -382,6 +432,8 @@ def generate(
         language: ISO 639 code of the dialogue ("en" uses pocketsphinx; others need the transcript
             or ``vosk_model``; docs/languages.md).
         vosk_model: Vosk model folder for recognition without a transcript in other languages.
+        face: procedural face layers (blinks, brows, head motion on the armature's head bone),
+            per-layer strength, level and seed; None = off (docs/face.md).
         progress: callable(fraction in [0, 1], stage name).
         cancel: CancelToken to stop the analysis.
 
@@ -404,6 +456,7 @@ def generate(
         enhance=enhance,
         language=language,
         vosk_model=vosk_model,
+        face=face,
     )
     try:
         result = analyze(request, progress=progress or no_progress, cancel=cancel)

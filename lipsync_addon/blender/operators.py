@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 import bpy
 from bpy.props import StringProperty
 
-from ..core.types import Cancelled, LipSyncError, TranscriptError
+from ..core.types import Cancelled, FaceConfig, LipSyncError, TranscriptError
 from . import api, preferences, properties
 from .jobs import Job
 
@@ -90,6 +90,11 @@ def build_request(context: Any, op: Any) -> api.GenerateRequest:
         enhance=settings.enhance,
         language=settings.language.strip() or "en",
         vosk_model=preferences.vosk_model_dir(context),
+        face=FaceConfig(
+            blink=settings.face_blink, brows=settings.face_brows, head=settings.face_head,
+            blink_strength=settings.face_blink_strength, brows_strength=settings.face_brows_strength,
+            head_strength=settings.face_head_strength, level=settings.face_level, seed=settings.face_seed,
+        ),
     )
 
 

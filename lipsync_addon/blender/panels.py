@@ -200,7 +200,35 @@ class LIPSYNC_PT_mapping(bpy.types.Panel):
         col.operator("lipsync.mapping_remove", icon="REMOVE", text="")
 
 
-CLASSES = (LIPSYNC_UL_mapping, LIPSYNC_PT_main, LIPSYNC_PT_warnings, LIPSYNC_PT_mapping)
+class LIPSYNC_PT_face(bpy.types.Panel):
+    """Procedural face motion: blinks, brows, head (docs/face.md)."""
+
+    bl_idname = "LIPSYNC_PT_face"
+    bl_label = "Face Motion"
+    bl_space_type = "VIEW_3D"
+    bl_region_type = "UI"
+    bl_category = "Lip Sync"
+    bl_parent_id = "LIPSYNC_PT_main"
+    bl_options: ClassVar[set[str]] = {"DEFAULT_CLOSED"}
+
+    @classmethod
+    def poll(cls, context: Any) -> bool:
+        return getattr(context.scene, "lipsync", None) is not None
+
+    def draw(self, context: Any) -> None:
+        settings = context.scene.lipsync
+        layout = self.layout
+        for layer in ("blink", "brows", "head"):
+            row = layout.row(align=True)
+            row.prop(settings, f"face_{layer}")
+            sub = row.row(align=True)
+            sub.active = bool(getattr(settings, f"face_{layer}"))
+            sub.prop(settings, f"face_{layer}_strength", text="Strength")
+        layout.prop(settings, "face_level")
+        layout.prop(settings, "face_seed")
+
+
+CLASSES = (LIPSYNC_UL_mapping, LIPSYNC_PT_main, LIPSYNC_PT_warnings, LIPSYNC_PT_mapping, LIPSYNC_PT_face)
 
 
 def draw_export_menu(self: Any, context: Any) -> None:  # noqa: ARG001 (Blender passes it)

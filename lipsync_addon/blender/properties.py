@@ -116,6 +116,27 @@ class LIPSYNC_PG_scene(bpy.types.PropertyGroup):
         description="Clean the dialogue before analysis; with Add Sound Strip the cleaned file "
         "(<clip>_enhanced.wav next to the .blend) plays and the original is kept muted",
     )
+    face_blink: BoolProperty(name="Blinks", default=False, description="Key eye blinks (eyeBlink_L/R, Blink...)")
+    face_blink_strength: FloatProperty(name="Blink Strength", default=1.0, min=0.0, max=2.0)
+    face_brows: BoolProperty(
+        name="Brows", default=False, description="Raise brows on emphasis and questions, furrow on low emphasis"
+    )
+    face_brows_strength: FloatProperty(name="Brow Strength", default=1.0, min=0.0, max=2.0)
+    face_head: BoolProperty(
+        name="Head Motion", default=False,
+        description="Nods, tilts and drift on the head (or neck) bone of the mesh's armature",
+    )
+    face_head_strength: FloatProperty(name="Head Strength", default=1.0, min=0.0, max=2.0)
+    face_level: EnumProperty(
+        name="Level",
+        items=[
+            ("subtle", "Subtle", "Small motion, fewer blinks"),
+            ("natural", "Natural", "Everyday conversation"),
+            ("expressive", "Expressive", "Bigger brows and head motion"),
+        ],
+        default="natural",
+    )
+    face_seed: IntProperty(name="Seed", default=0, min=0, description="Same clip and seed give the same motion")
 
 
 class LIPSYNC_PG_job(bpy.types.PropertyGroup):

@@ -14,10 +14,21 @@ import json
 import platform
 from dataclasses import asdict
 
+import numpy as np
+
 from . import animate, visemes
 from .audio import load_audio, to_analysis
 from .recognize import get_recognizer
-from .types import Audio, CancelToken, LipSyncResult, PipelineConfig, ProgressFn, no_progress
+from .types import (
+    Audio,
+    CancelToken,
+    Curves,
+    LipSyncResult,
+    PipelineConfig,
+    ProgressFn,
+    Transcript,
+    no_progress,
+)
 
 #: Stage weights for progress (fractions of the whole run).
 _STAGES = {"load": 0.05, "analyse": 0.85, "animate": 0.10}
@@ -100,6 +111,9 @@ def run(
         segments, analysis.duration, fps=config.fps, strength=config.strength, smoothing=config.smoothing
     )
     curves = animate.map_to_channels(viseme_curves, mapping)
+    face_curves, face_channels = None, {}
+    if config.face.enabled:
+        face_curves, face_channels = _face(analysis, transcript, config, curves)
     token.check()
     progress(1.0, "done")
 
@@ -122,4 +136,26 @@ def run(
         viseme_curves=viseme_curves,
         warnings=list(transcript.warnings) + (list(enhance_report.warnings) if enhance_report else []),
         provenance=provenance | ({"enhance": enhance_report.to_dict()} if enhance_report else {}),
+        face_curves=face_curves,
+        face_channels=face_channels,
     )
+
+
+def _face(
+    analysis: Audio, transcript: Transcript, config: PipelineConfig, curves: Curves
+) -> tuple[Curves, dict[str, list[str]]]:
+    """Procedural face layers; their shape-key channels are merged into ``curves`` (lip-sync channels win)."""
+    from .animate import procedural
+
+    prosody = procedural.analyze_prosody(analysis.samples, analysis.rate, transcript)
+    face = procedural.face_curves(prosody, config.face, fps=config.fps)
+    mapped, owner = procedural.map_face_to_shape_keys(face, list(config.channel_names))
+    layers: dict[str, list[str]] = {}
+    for name, values in mapped.items():
+        if name in curves.channels:
+            continue
+        curves.channels[name] = np.interp(curves.times, face.times, values) if len(face.times) else curves.times * 0
+        layers.setdefault(owner[name], []).append(name)
+    if config.face.head:
+        layers["head"] = list(procedural.ROTATION_CHANNELS)
+    return face, layers

@@ -186,6 +186,34 @@ class Curves:
 
 
 @dataclass
+class FaceConfig:
+    """Procedural face motion layers (core/animate/procedural.py; docs/face.md). Plain data.
+
+    Attributes:
+        blink: eye blinks on the rig's blink shape keys.
+        brows: brow raises / furrows on emphasis and questions.
+        head: nods, tilts and drift on the head (or neck) bone of the rig's armature.
+        blink_strength / brows_strength / head_strength: per-layer amplitude in [0, 2].
+        level: "subtle", "natural" or "expressive" preset scaling every layer.
+        seed: random seed; the same input and seed give the same motion.
+    """
+
+    blink: bool = False
+    brows: bool = False
+    head: bool = False
+    blink_strength: float = 1.0
+    brows_strength: float = 1.0
+    head_strength: float = 1.0
+    level: str = "natural"
+    seed: int = 0
+
+    @property
+    def enabled(self) -> bool:
+        """True if any layer is on."""
+        return self.blink or self.brows or self.head
+
+
+@dataclass
 class PipelineConfig:
     """Everything the pipeline needs besides the audio. Plain data (JSON-able).
 
@@ -204,6 +232,7 @@ class PipelineConfig:
         enhance: enhancement preset applied to the analysis signal before recognition ("off",
             "light", "standard", "strong"); the enhanced signal is sample-aligned with the original
             (docs/enhance.md), so timings hold for the original file too.
+        face: procedural face layers (blink, brows, head); all off by default.
     """
 
     transcript: str = ""
@@ -218,6 +247,7 @@ class PipelineConfig:
     smoothing: float = DEFAULT_SMOOTHING
     jobs: int = 0
     enhance: str = "off"
+    face: FaceConfig = field(default_factory=FaceConfig)
 
 
 @dataclass
@@ -227,6 +257,9 @@ class LipSyncResult:
     ``curves`` holds the target-set channels plus ``mouth_open``;
     ``viseme_curves`` the canonical viseme weights before mapping.
     ``mapping`` is the channel map actually used: canonical viseme -> {channel: weight}.
+    ``face_curves`` holds the canonical procedural channels (eye_blink_L/R, brow_up/down in
+    [0, 1]; head_pitch/yaw/roll in radians) when a face layer is on; the shape-key ones are also
+    merged into ``curves`` under the rig's names, listed per layer in ``face_channels``.
     """
 
     audio_path: str
@@ -239,6 +272,8 @@ class LipSyncResult:
     viseme_curves: Curves
     warnings: list[str] = field(default_factory=list)
     provenance: dict[str, Any] = field(default_factory=dict)
+    face_curves: Curves | None = None
+    face_channels: dict[str, list[str]] = field(default_factory=dict)
 
 
 class Recognizer(Protocol):
