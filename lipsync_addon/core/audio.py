@@ -38,15 +38,7 @@ def load_audio(path: str | os.PathLike[str]) -> Audio:
     """
     import soundfile as sf
 
-    path = os.fspath(path)
-    if not path:
-        raise AudioError("No audio file was given. Pick a dialogue clip (" + SUPPORTED_FORMATS + ").")
-    if not os.path.exists(path):
-        raise AudioError(f"Audio file not found: {path}")
-    if os.path.isdir(path):
-        raise AudioError(f"Expected an audio file but got a folder: {path}")
-    if os.path.getsize(path) == 0:
-        raise AudioError(f"Audio file is empty (0 bytes): {path}")
+    path = check_input_file(path)
     try:
         data, rate = sf.read(path, dtype="float32", always_2d=True)
     except Exception as exc:  # soundfile raises LibsndfileError/RuntimeError/TypeError
@@ -74,6 +66,20 @@ def load_audio(path: str | os.PathLike[str]) -> Audio:
         source_rate=int(rate),
         source_channels=channels,
     )
+
+
+def check_input_file(path: str | os.PathLike[str], what: str = "audio file") -> str:
+    """Return ``path`` as a string if it names a non-empty file; else raise AudioError saying why."""
+    path = os.fspath(path)
+    if not path:
+        raise AudioError(f"No {what} was given. Pick a dialogue clip ({SUPPORTED_FORMATS}).")
+    if not os.path.exists(path):
+        raise AudioError(f"{what[0].upper()}{what[1:]} not found: {path}")
+    if os.path.isdir(path):
+        raise AudioError(f"Expected {'an' if what[0] in 'aeiou' else 'a'} {what} but got a folder: {path}")
+    if os.path.getsize(path) == 0:
+        raise AudioError(f"{what[0].upper()}{what[1:]} is empty (0 bytes): {path}")
+    return path
 
 
 def resample(samples: np.ndarray, rate: int, target_rate: int) -> np.ndarray:

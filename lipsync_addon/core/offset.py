@@ -45,6 +45,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .audio import check_input_file
 from .types import AudioError, LipSyncError
 
 _DATA = Path(__file__).with_name("data") / "offset.json"
@@ -153,15 +154,7 @@ def read_any(path: str | os.PathLike[str]) -> tuple[np.ndarray, int]:
     """
     import soundfile as sf
 
-    path = os.fspath(path)
-    if not path:
-        raise AudioError("No file was given.")
-    if not os.path.exists(path):
-        raise AudioError(f"File not found: {path}")
-    if os.path.isdir(path):
-        raise AudioError(f"Expected a file but got a folder: {path}")
-    if os.path.getsize(path) == 0:
-        raise AudioError(f"File is empty (0 bytes): {path}")
+    path = check_input_file(path, "file")
     try:
         data, rate = sf.read(path, dtype="float32", always_2d=True)
     except Exception:  # not something libsndfile reads: try ffmpeg (video containers, AAC, ...)
