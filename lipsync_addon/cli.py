@@ -24,6 +24,7 @@ from .core.types import (
     DEFAULT_STRENGTH,
     Cancelled,
     CancelToken,
+    FaceConfig,
     LipSyncError,
     PipelineConfig,
     TranscriptError,
@@ -90,6 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="progress on stderr; 'json' prints one JSON object per line")
     an.add_argument("--enhance", choices=("off", "light", "standard", "strong"), default="off",
                     help="clean the audio before analysis (timing unchanged; helps on noisy dialogue)")
+    an.add_argument("--face", choices=("off", "subtle", "natural", "expressive"), default="off",
+                    help="also write procedural blinks, brows and head motion (face_curves, docs/face.md)")
+    an.add_argument("--face-seed", type=int, default=0, help="seed of the face motion (same seed, same motion)")
     an.set_defaults(func=analyze)
     from . import cli_batch, cli_enhance, cli_sync
 
@@ -121,6 +125,8 @@ def analyze(args: argparse.Namespace) -> int:
         smoothing=args.smoothing,
         jobs=args.jobs,
         enhance=args.enhance,
+        face=FaceConfig(blink=True, brows=True, head=True, level=args.face, seed=args.face_seed)
+        if args.face != "off" else FaceConfig(),
     )
     if not (0.0 < config.fps <= 1000.0):
         raise LipSyncError(f"--fps must be between 0 and 1000, got {config.fps}")

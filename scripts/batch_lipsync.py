@@ -61,6 +61,11 @@ def parse_args(args: list[str]) -> argparse.Namespace:
     parser.add_argument("--enhance", choices=("off", "light", "standard", "strong"), default="off",
                         help="clean the dialogue first; the cleaned <clip>_enhanced.wav (next to the saved "
                         ".blend) becomes the sound strip, the original stays muted (default: off)")
+    parser.add_argument("--face", choices=("off", "subtle", "natural", "expressive"), default="off",
+                        help="procedural face motion level (docs/face.md); layers: --face-layers")
+    parser.add_argument("--face-layers", default="blink,brows,head",
+                        help="comma-separated face layers used with --face (default: all three)")
+    parser.add_argument("--face-seed", type=int, default=0, help="seed of the face motion")
     parser.add_argument("--no-sound-strip", action="store_true", help="do not add the clip to the sequencer")
     parser.add_argument("--out", help="where to save the result .blend")
     parser.add_argument("--in-place", action="store_true", help="save over the opened .blend instead of --out")
@@ -73,7 +78,21 @@ def parse_args(args: list[str]) -> argparse.Namespace:
         parser.error("give --out FILE.blend (or --in-place to overwrite the opened file, or --glb/--fbx)")
     if opts.text and opts.transcript:
         parser.error("give either --text FILE or --transcript TEXT, not both")
+    unknown = {x.strip() for x in opts.face_layers.split(",") if x.strip()} - {"blink", "brows", "head"}
+    if unknown:
+        parser.error(f"unknown face layer(s): {', '.join(sorted(unknown))} (use blink, brows, head)")
     return opts
+
+
+def _face_config(opts: argparse.Namespace) -> Any:
+    """The FaceConfig asked for on the command line (all layers off with --face off)."""
+    from lipsync_addon.core.types import FaceConfig
+
+    if opts.face == "off":
+        return FaceConfig()
+    layers = {x.strip() for x in opts.face_layers.split(",") if x.strip()}
+    return FaceConfig(blink="blink" in layers, brows="brows" in layers, head="head" in layers,
+                      level=opts.face, seed=opts.face_seed)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -141,6 +160,7 @@ def _run(opts: argparse.Namespace, bpy: Any, api: Any, LipSyncError: type[Except
             enhance=opts.enhance,
             language=opts.lang,
             vosk_model=opts.vosk_model,
+            face=_face_config(opts),
             progress=progress,
         )
         if opts.cues:

@@ -60,3 +60,24 @@ def test_batch_bad_input_exit_codes(scene, tmp_path):
     assert not out.exists()
     usage = run_batch("--object", "Head")
     assert usage.returncode == 2 and "--audio" in usage.stderr
+
+
+def test_batch_face_motion_keys_blinks(scene, tmp_path):
+    names = [*PRESET_SHAPE_KEYS["oculus"], "eyeBlink_L", "eyeBlink_R"]
+    make_mesh("Head", names)
+    bpy.ops.wm.save_as_mainfile(filepath=str(tmp_path / "scene.blend"))
+    out = tmp_path / "face.blend"
+    done = run_batch(
+        "--blend", str(tmp_path / "scene.blend"), "--object", "Head", "--audio", str(SPEECH),
+        "--transcript", SPEECH_TEXT, "--face", "expressive", "--face-layers", "blink", "--out", str(out), "--quiet",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    bpy.ops.wm.open_mainfile(filepath=str(out))
+    key = bpy.data.objects["Head"].data.shape_keys
+    from lipsync_addon.blender import compat
+
+    paths = {fc.data_path for fc in compat.action_fcurves(key.animation_data.action, key)}
+    assert bake.shape_key_data_path("eyeBlink_L") in paths and bake.shape_key_data_path("viseme_PP") in paths
+    bad = run_batch("--blend", str(tmp_path / "scene.blend"), "--object", "Head", "--audio", str(SPEECH),
+                    "--face", "natural", "--face-layers", "wink", "--out", str(out))
+    assert bad.returncode == 2 and "unknown face layer" in bad.stderr

@@ -159,3 +159,15 @@ def test_cli_offset_finds_a_known_shift(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     found = json.loads(out.read_text(encoding="utf-8"))
     assert abs(found["offset"] - shift / rate) < 0.001
+
+
+def test_cli_face_motion_is_written_with_signed_head_rotation(tmp_path: Path) -> None:
+    clip = ROOT / "tests" / "data" / "aligned" / "acoustic_corpus.wav"
+    out = tmp_path / "face.json"
+    proc = cli("analyze", str(clip), "--face", "natural", "--face-seed", "3", "-o", str(out))
+    assert proc.returncode == 0, proc.stderr
+    face = json.loads(out.read_text(encoding="utf-8"))["face_curves"]["channels"]
+    blinks = np.asarray(face["eye_blink_L"])
+    assert blinks.max() > 0.9  # at least one full blink in 27 s
+    head = np.concatenate([np.asarray(face[k]) for k in ("head_pitch", "head_yaw", "head_roll")])
+    assert head.min() < 0.0 < head.max()  # radians, not clipped to [0, 1]

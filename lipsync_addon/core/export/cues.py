@@ -57,14 +57,17 @@ def _jsonable(obj: Any) -> Any:
     return str(obj)
 
 
-def _curves_dict(curves: Curves, decimals: int) -> dict[str, Any]:
+def _curves_dict(curves: Curves, decimals: int, *, clip: bool = True) -> dict[str, Any]:
+    """Curves as JSON: weights clipped to [0, 1] unless ``clip`` is False (signed head rotations)."""
+
+    def values(v: Any) -> list[float]:
+        x = np.nan_to_num(np.asarray(v, dtype=np.float64))
+        return np.round(np.clip(x, 0.0, 1.0) if clip else x, decimals).tolist()
+
     return {
         "fps": float(curves.rate),
         "times": np.round(np.asarray(curves.times, dtype=np.float64), decimals).tolist(),
-        "channels": {
-            name: np.round(np.clip(np.nan_to_num(np.asarray(v, dtype=np.float64)), 0.0, 1.0), decimals).tolist()
-            for name, v in curves.channels.items()
-        },
+        "channels": {name: values(v) for name, v in curves.channels.items()},
     }
 
 
@@ -130,6 +133,9 @@ def to_cue_dict(result: LipSyncResult, *, decimals: int = 4, include_viseme_curv
     }
     if include_viseme_curves:
         out["viseme_curves"] = _curves_dict(result.viseme_curves, decimals)
+    if result.face_curves is not None:
+        # procedural face layers (docs/face.md): canonical channels; head rotation in radians
+        out["face_curves"] = _curves_dict(result.face_curves, decimals, clip=False)
     out["warnings"] = [str(w) for w in result.warnings]
     return out
 
