@@ -65,6 +65,23 @@ def build_long_clip(folder: Path) -> tuple[Path, Path, float]:
     return wav, txt, len(samples) / RATE
 
 
+def time_face(wav: Path, text_file: Path) -> dict:
+    """Seconds for prosody analysis and for the face curves (natural level, 24 fps) on the clip."""
+    from lipsync_addon.core.animate import procedural
+    from lipsync_addon.core.audio import load_audio, to_analysis
+    from lipsync_addon.core.recognize import get_recognizer
+    from lipsync_addon.core.types import FaceConfig
+
+    audio = to_analysis(load_audio(str(wav)))
+    transcript = get_recognizer("en").transcribe(audio, text_file.read_text(encoding="utf-8"))
+    t0 = time.perf_counter()
+    prosody = procedural.analyze_prosody(audio.samples, audio.rate, transcript)
+    t1 = time.perf_counter()
+    procedural.face_curves(prosody, FaceConfig(blink=True, brows=True, head=True), fps=24.0)
+    t2 = time.perf_counter()
+    return {"prosody": t1 - t0, "curves": t2 - t1}
+
+
 def child_analyze(wav: str, text_file: str, jobs: int = 0) -> dict:
     """(Child process.) Time one ``pipeline.run``; report seconds, method and peak RSS (MiB)."""
     from lipsync_addon.core import pipeline
@@ -146,6 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bake-minutes", type=float, default=10.0, help="length of the baked curves (minutes)")
     parser.add_argument("--bake-fps", type=float, default=60.0, help="bake frame rate (frames per second)")
     parser.add_argument("--skip-bake", action="store_true")
+    parser.add_argument("--face", action="store_true",
+                        help="also time the procedural face layers (prosody + blink/brow/head curves)")
     parser.add_argument("--compare-jobs", action="store_true",
                         help="also run the analysis with 1 worker (shows what the second core brings)")
     parser.add_argument("--child", choices=("analyze", "bake"), help=argparse.SUPPRESS)
@@ -178,6 +197,11 @@ def main(argv: list[str] | None = None) -> int:
             rows.append((label, f"{best['seconds']:.2f} s", f"{best['seconds'] / duration:.3f}x real time",
                          f"{max(r['peak_rss_mib'] for r in runs):.0f} MiB",
                          f"method={best['method']}, {best['words']} words"))
+        if args.face:
+            f = time_face(wav, txt)
+            rows.append(("face: prosody", f"{f['prosody']:.2f} s", f"{f['prosody'] / duration:.3f}x real time", "",
+                         "energy, pitch, pauses, stress"))
+            rows.append(("face: blink/brow/head curves", f"{f['curves']:.3f} s", "", "", "natural level, 24 fps"))
     if not args.skip_bake:
         b = _run_child(["--child", "bake", "--bake-minutes", str(args.bake_minutes),
                         "--bake-fps", str(args.bake_fps)])
