@@ -15,7 +15,7 @@ signature matches a ``done`` entry and whose outputs all exist is skipped.
 
 Parallelism: ``workers`` local processes (spawned, one line at a time each, BLAS threads pinned
 to 1). :func:`process_line` is a plain picklable function of plain data, so a distributed backend
-(Dask) can map it later; none is implemented yet.
+(Dask) maps the same function: ``backend="dask"`` or a scheduler address (docs/batch.md).
 """
 
 from __future__ import annotations
@@ -310,7 +310,8 @@ def run_batch(
         out_dir: output folder (created); holds the outputs and ``manifest.json``.
         options: formats, viseme set, fps, template settings.
         workers: local worker processes (1 = in this process); 0 = all cores.
-        backend: "local" (the only backend so far).
+        backend: "local" (worker processes here), "dask" (a local Dask cluster) or a Dask scheduler
+            address ("tcp://host:8786") for a farm.
         force: re-process lines even if the manifest says they are finished.
         progress: called as ``progress(finished, total, result)`` after each line.
 
@@ -384,8 +385,13 @@ def _execute(
 ) -> Iterable[LineResult]:
     """Yield line results as they complete, on the chosen backend."""
     n_workers = workers if workers > 0 else (os.cpu_count() or 1)
+    if backend == "dask" or backend.startswith(("tcp://", "tls://", "ucx://")):
+        yield from _execute_dask(todo, out_dir, options, n_workers=n_workers,
+                                 scheduler="" if backend == "dask" else backend)
+        return
     if backend != "local":
-        raise LipSyncError(f"Unknown batch backend '{backend}'; only 'local' exists for now.")
+        raise LipSyncError(f"Unknown batch backend '{backend}'; use 'local', 'dask' (a local Dask cluster) "
+                           "or a Dask scheduler address such as tcp://farm-head:8786.")
     if n_workers == 1 or len(todo) == 1:
         for line in todo:
             yield process_line(line, out_dir, options)
@@ -412,6 +418,49 @@ def _execute(
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+#: Seconds to wait for a Dask scheduler before giving up with a message.
+DASK_CONNECT_TIMEOUT = 20.0
+
+
+def _execute_dask(
+    todo: list[Line], out_dir: str, options: BatchOptions, *, n_workers: int, scheduler: str
+) -> Iterable[LineResult]:
+    """Run the lines on Dask: a local cluster of ``n_workers`` processes, or the cluster at ``scheduler``.
+
+    On a farm every worker needs this package importable and the input/output paths reachable
+    (shared storage): each task is :func:`process_line` for one line, exactly as the local backend.
+    """
+    try:
+        from dask.distributed import Client, LocalCluster, as_completed
+    except ImportError as exc:
+        raise LipSyncError("The Dask backend needs dask.distributed: .venv/bin/pip install -r "
+                           "requirements-batch.txt (scripts/setup.sh installs it).") from exc
+    cluster = None
+    try:
+        if scheduler:
+            client = Client(scheduler, timeout=DASK_CONNECT_TIMEOUT)
+        else:
+            cluster = LocalCluster(n_workers=min(n_workers, len(todo)), threads_per_worker=1, processes=True,
+                                   dashboard_address=None, env=dict(WORKER_ENV))  # fmt: skip
+            client = Client(cluster)
+    except (OSError, TimeoutError) as exc:
+        if cluster is not None:
+            cluster.close()
+        raise LipSyncError(f"Cannot reach the Dask scheduler {scheduler or '(local)'}: {exc}") from exc
+    try:
+        futures = {client.submit(process_line, line, out_dir, options, pure=False): line for line in todo}
+        for fut in as_completed(list(futures)):
+            try:
+                yield fut.result()
+            except Exception as exc:  # the task or its worker died: report the line, go on
+                line = futures[fut]
+                yield LineResult(name=line.name, status="failed", error=f"Dask worker failed: {exc}")
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
 
 
 def text_progress(stream: Any = None) -> ProgressCallback:

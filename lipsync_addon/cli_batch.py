@@ -40,6 +40,9 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--glb", action="store_true", help="template mode: export OUT/<line>.glb")
     p.add_argument("--fbx", action="store_true", help="template mode: export OUT/<line>.fbx")
     p.add_argument("-j", "--workers", type=int, default=0, help="worker processes (0 = all cores, 1 = no pool)")
+    p.add_argument("--backend", default="local",
+                   help="local (worker processes here), dask (a local Dask cluster of --workers processes) "
+                   "or a Dask scheduler address, e.g. tcp://farm-head:8786 (docs/batch.md)")
     p.add_argument("--force", action="store_true", help="re-process lines already finished")
     p.add_argument("--progress", choices=("bar", "json", "none"), default="bar", help="progress on stderr")
     p.set_defaults(func=run)
@@ -70,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
         progress = None
     try:
         summary = batch.run_batch(args.input, out_dir, options, workers=args.workers, force=args.force,
-                                  progress=progress)  # fmt: skip
+                                  backend=args.backend, progress=progress)  # fmt: skip
     except LipSyncError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

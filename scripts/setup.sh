@@ -46,7 +46,8 @@ if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; th
   echo "setup: creating .venv with pinned packages (first run downloads ~900 MB, mostly the bpy wheel)"
   [ -x .venv/bin/python ] || "$PY" -m venv .venv
   .venv/bin/python -m pip install -q --upgrade "pip>=24" >/dev/null
-  .venv/bin/python -m pip install -q -r requirements-dev.txt -r requirements-enhance.txt -r requirements-lang.txt
+  .venv/bin/python -m pip install -q -r requirements-dev.txt -r requirements-enhance.txt -r requirements-lang.txt \
+    -r requirements-batch.txt
   echo "$want" > "$stamp"
 fi
 

@@ -163,3 +163,22 @@ def test_batch_lipsync_script_glb_and_fbx(tmp_path):
     assert (tmp_path / "o.glb").read_bytes()[:4] == b"glTF" and (tmp_path / "o.fbx").stat().st_size > 1000
     summary = json.loads(done.stdout.split("lipsync: done ", 1)[1])
     assert summary["saved"] == "" and len(summary["exported"]) == 2
+
+
+def test_dask_backend_on_a_local_cluster_matches_the_local_backend(lines_dir, tmp_path, monkeypatch):
+    """The farm backend, tested with a Dask LocalCluster of 2 worker processes."""
+    opts = batch.BatchOptions(formats=["json"])
+    local = batch.run_batch(str(lines_dir), str(tmp_path / "local"), opts, workers=1)
+    dask = batch.run_batch(str(lines_dir), str(tmp_path / "dask"), opts, workers=2, backend="dask")
+    assert (dask.done, dask.failed, dask.skipped) == (local.done, local.failed, local.skipped) == (3, 3, 0)
+    for stem in ("hello", "scene2/corpus", "scene2/again"):
+        a = json.loads((tmp_path / "local" / f"{stem}.json").read_text(encoding="utf-8"))
+        b = json.loads((tmp_path / "dask" / f"{stem}.json").read_text(encoding="utf-8"))
+        assert a["curves"] == b["curves"] and a["words"] == b["words"]
+    manifest = json.loads((tmp_path / "dask" / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["lines"]["broken"]["status"] == "failed"
+    monkeypatch.setattr(batch, "DASK_CONNECT_TIMEOUT", 2.0)
+    with pytest.raises(LipSyncError, match="Cannot reach the Dask scheduler"):
+        batch.run_batch(str(lines_dir), str(tmp_path / "x"), opts, workers=2, backend="tcp://127.0.0.1:1")
+    with pytest.raises(LipSyncError, match="Unknown batch backend"):
+        batch.run_batch(str(lines_dir), str(tmp_path / "y"), opts, workers=2, backend="slurm")
