@@ -1,4 +1,4 @@
-"""Render docs/img/face_channels.png: waveform + face channels over cold_corpus (numpy + zlib PNG, no matplotlib).
+"""Render docs/images/face_channels.png: waveform + face channels over cold_corpus (numpy + zlib PNG, no matplotlib).
 
 Run from the repo root: .venv/bin/python scripts/plot_face.py
 Rows: waveform, eye_blink_L, brow_up, brow_down (0..1), head_pitch, head_yaw, head_roll (+-0.12 rad).
@@ -61,7 +61,7 @@ def main() -> None:
         for i in range(WIDTH):
             lo, hi = sorted((y[i], y[i - 1] if i else y[i]))
             img[top + lo : top + hi + 2, i] = COLORS[r]
-    out = REPO / "docs" / "img" / "face_channels.png"
+    out = REPO / "docs" / "images" / "face_channels.png"
     out.write_bytes(png_bytes(img))
     print(out, img.shape)
 
