@@ -50,6 +50,9 @@ def parse_args(args: list[str]) -> argparse.Namespace:
     parser.add_argument("--transcript", help="the transcript itself (instead of --text)")
     parser.add_argument("--viseme-set", default="auto", help="auto (detect from shape-key names) or a preset name")
     parser.add_argument("--start-frame", type=int, default=None, help="frame where the clip starts")
+    parser.add_argument("--sync-to", metavar="REF",
+                        help="place the clip in sync with this reference recording or video (GCC-PHAT offset); "
+                        "the reference starts at its strip's frame, or the scene start")
     parser.add_argument("--scene", default=None, help="scene name (default: the active scene)")
     parser.add_argument("--strength", type=float, default=None,
                         help="mouth motion amplitude, 0..2 (default: the add-on's)")
@@ -140,6 +143,14 @@ def _run(opts: argparse.Namespace, bpy: Any, api: Any, LipSyncError: type[Except
         if opts.text:
             transcript = api.read_transcript_file(opts.text)
         mapping = api.load_custom_mapping(opts.mapping) if opts.mapping else None
+        start_frame = opts.start_frame
+        if opts.sync_to and start_frame is None:
+            start_frame, offset = api.sync_start_frame(opts.sync_to, opts.audio, scene_name=opts.scene)
+            if not opts.quiet:
+                print(f"lipsync: clip is {offset.offset * 1000:.1f} ms into the reference -> frame {start_frame}",
+                      flush=True)
+            for warning in offset.warnings:
+                print(f"warning: {warning}", file=sys.stderr)
 
         def progress(fraction: float, stage: str) -> None:
             if not opts.quiet:
@@ -152,7 +163,7 @@ def _run(opts: argparse.Namespace, bpy: Any, api: Any, LipSyncError: type[Except
             str(Path(opts.audio).resolve()) if not opts.audio.startswith("//") else opts.audio,
             transcript=transcript,
             viseme_set=opts.viseme_set,
-            start_frame=opts.start_frame,
+            start_frame=start_frame,
             **{k: v for k, v in (("strength", opts.strength), ("smoothing", opts.smoothing)) if v is not None},
             scene_name=opts.scene,
             add_sound_strip=not opts.no_sound_strip,

@@ -41,7 +41,7 @@ from ..core.types import (
     TranscriptError,
     no_progress,
 )
-from . import bake, enhanced, rig, strips
+from . import bake, compat, enhanced, rig, strips
 from . import face as face_bake
 
 #: Channels the pipeline always produces that need no shape key (used by jaw bones, 2D mouths).
@@ -392,6 +392,52 @@ def apply(request: GenerateRequest, result: LipSyncResult) -> GenerateReport:
         head_action_name=head.action_name if head.keys_written else "",
         head_bone=head.bone_name if head.keys_written else "",
     )
+
+
+def sync_start_frame(
+    reference_path: str,
+    audio_path: str,
+    *,
+    reference_start_frame: int | None = None,
+    scene_name: str | None = None,
+) -> tuple[int, Any]:
+    """The frame at which ``audio_path`` plays in sync with a reference recording or video.
+
+    The offset is found by GCC-PHAT cross-correlation (:func:`lipsync_addon.core.offset.estimate_offset`;
+    video files are read through ffmpeg). ``reference_start_frame``: where the reference starts on
+    the timeline; None = the frame of an existing strip of the reference (sound or movie), else the
+    scene's start frame.
+
+    Returns:
+        (start frame, OffsetResult). Strips start on whole frames: the rounding left over
+        (at most half a frame) is in the result's warnings.
+
+    Raises:
+        OffsetError / AudioError: the two do not match, or a file cannot be read (clear message).
+    """
+    from ..core.offset import estimate_offset
+
+    scene = resolve_scene(scene_name)
+    reference = _check_audio_path(reference_path)
+    clip = _check_audio_path(audio_path)
+    if reference_start_frame is None:
+        here = strips.normalize_path(reference)
+        editor = scene.sequence_editor
+        def strip_file(strip: Any) -> str:  # sound strips: strip.sound.filepath; movie strips: strip.filepath
+            sound = getattr(strip, "sound", None)
+            return sound.filepath if sound is not None else getattr(strip, "filepath", "")
+
+        found = [s for s in (compat.all_strips(editor) if editor else [])
+                 if strip_file(s) and strips.normalize_path(strip_file(s)) == here]
+        reference_start_frame = round(found[0].frame_start) if found else int(scene.frame_start)
+    result = estimate_offset(reference, clip)
+    fps = bake.scene_fps(scene)
+    exact = result.frame(fps, reference_start_frame)
+    frame = round(exact)
+    if abs(exact - frame) * 1000.0 / fps > 0.5:
+        result.warnings.append(f"The clip starts {abs(exact - frame) / fps * 1000.0:.1f} ms off the frame grid; "
+                               f"placed at frame {frame} (strips start on whole frames).")
+    return frame, result
 
 
 def generate(

@@ -81,3 +81,17 @@ def test_batch_face_motion_keys_blinks(scene, tmp_path):
     bad = run_batch("--blend", str(tmp_path / "scene.blend"), "--object", "Head", "--audio", str(SPEECH),
                     "--face", "natural", "--face-layers", "wink", "--out", str(out))
     assert bad.returncode == 2 and "unknown face layer" in bad.stderr
+
+
+def test_batch_sync_to_reference_places_the_clip(scene, tmp_path):
+    import soundfile as sf
+
+    data, rate = sf.read(SPEECH, dtype="float32")
+    clip = tmp_path / "pickup.wav"
+    sf.write(clip, data[int(1.0 * rate):], rate)  # the take starts 1 s into the reference
+    save_scene(tmp_path / "scene.blend")
+    out = tmp_path / "synced.blend"
+    done = run_batch("--blend", str(tmp_path / "scene.blend"), "--object", "Head", "--audio", str(clip),
+                     "--sync-to", str(SPEECH), "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    assert "-> frame 25" in done.stdout  # scene start 1 + 1 s at 24 fps

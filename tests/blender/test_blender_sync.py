@@ -1,0 +1,38 @@
+"""Placing a clip in sync with a reference recording (offset by GCC-PHAT) through the Python API."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile as sf
+from blender_helpers import PRESET_SHAPE_KEYS, SPEECH, SPEECH_TEXT, make_mesh
+
+from lipsync_addon.blender import api, compat
+from lipsync_addon.core.types import LipSyncError
+
+
+def test_clip_cut_from_the_reference_lands_on_the_right_frame(scene, tmp_path):
+    data, rate = sf.read(SPEECH, dtype="float32")
+    clip = tmp_path / "close_mic.wav"
+    sf.write(clip, data[int(0.5 * rate):] * 0.5, rate)  # starts 0.5 s into the reference, quieter
+    scene.render.fps, scene.render.fps_base = 24, 1.0
+    scene.frame_start = 3
+    frame, result = api.sync_start_frame(str(SPEECH), str(clip))
+    assert abs(result.offset - 0.5) < 0.001
+    assert frame == 3 + 12  # reference at the scene start (frame 3), + 0.5 s at 24 fps
+    if compat.has_audio():  # the reference already in the sequencer: its strip's frame counts
+        editor = scene.sequence_editor_create()
+        compat.top_level_strips(editor).new_sound("reference", str(SPEECH), channel=1, frame_start=40)
+        frame, _ = api.sync_start_frame(str(SPEECH), str(clip))
+        assert frame == 52
+    make_mesh("Head", PRESET_SHAPE_KEYS["oculus"])
+    report = api.generate("Head", str(clip), transcript=SPEECH_TEXT, start_frame=frame, add_sound_strip=False)
+    assert report.frame_start == frame
+
+
+def test_unrelated_clip_is_refused(scene, tmp_path):
+    rng = np.random.default_rng(1)
+    other = tmp_path / "other.wav"
+    sf.write(other, (0.1 * rng.standard_normal(16000 * 3)).astype(np.float32), 16000)
+    with pytest.raises(LipSyncError):
+        api.sync_start_frame(str(SPEECH), str(other))
