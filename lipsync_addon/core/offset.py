@@ -33,34 +33,27 @@ reference's start; a negative one means the clip starts before the reference.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
 import tempfile
 from dataclasses import asdict, dataclass, field
-from functools import cache
 from math import gcd
-from pathlib import Path
 
 import numpy as np
 
 from .audio import check_input_file
+from .settings import numeric_settings
 from .types import AudioError, LipSyncError
-
-_DATA = Path(__file__).with_name("data") / "offset.json"
 
 
 class OffsetError(LipSyncError):
     """The offset cannot be estimated (no match, silence, too short, unreadable input)."""
 
 
-@cache
 def settings() -> dict[str, float]:
     """Thresholds and analysis constants from ``core/data/offset.json`` (units in the key names)."""
-    with open(_DATA, encoding="utf-8") as fh:
-        data = json.load(fh)
-    return {k: float(v) for k, v in data.items() if not k.startswith("_")}
+    return numeric_settings("offset")
 
 
 @dataclass

@@ -18,27 +18,21 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field
-from functools import cache
 from math import gcd
-from pathlib import Path
 
 import numpy as np
 
+from .settings import numeric_settings
 from .types import LipSyncError
-
-_DATA = Path(__file__).with_name("data") / "retake.json"
 
 
 class RetakeError(LipSyncError):
     """The take cannot be aligned to the guide (silent, too short, not the same line, unreadable)."""
 
 
-@cache
 def settings() -> dict[str, float]:
     """Analysis constants from ``core/data/retake.json`` (units in the key names)."""
-    with open(_DATA, encoding="utf-8") as fh:
-        data = json.load(fh)
-    return {k: float(v) for k, v in data.items() if not k.startswith("_")}
+    return numeric_settings("retake")
 
 
 @dataclass
