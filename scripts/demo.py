@@ -9,7 +9,7 @@ Steps: build the demo head (``scripts/demo_head.py``), run lip sync on
 ``demo/acoustic_corpus.flac`` with its transcript through the add-on's Python API
 (``lipsync_addon.blender.api.generate``, the same door as the operator), then write
 
-- ``<out>/demo.blend``     the scene: head with baked viseme keys + the sound strip,
+- ``<out>/demo.blend``     the scene: head with baked viseme keys, blinks, brows and head motion + the sound strip,
 - ``<out>/demo_cues.json`` the cue JSON (words, phones, visemes, curves incl. ``mouth_open``),
 - ``<out>/demo.mp4``       a 480x480 Workbench preview with the audio (PNG frames + ffmpeg),
 - ``<out>/demo_still.png`` one frame with the mouth open mid-word (``--still`` copies it elsewhere).
@@ -34,6 +34,8 @@ DEMO_AUDIO = REPO / "demo" / "acoustic_corpus.flac"
 DEMO_TRANSCRIPT = REPO / "demo" / "acoustic_corpus.lab"
 DEMO_FPS = 24
 HEAD_NAME = "DemoHead"
+#: Face motion layers keyed in the demo (docs/face.md).
+DEMO_FACE_LEVEL = "natural"
 # Visemes whose peaks make a good still (open vowels).
 OPEN_VISEMES = ("viseme_aa", "viseme_O", "viseme_E")
 
@@ -44,6 +46,13 @@ for _p in (str(REPO), str(REPO / "scripts")):
 
 def _log(message: str) -> None:
     print(f"[demo] {message}", flush=True)
+
+
+def demo_face() -> object:
+    """The demo's face motion settings: every layer, natural level, seed 0."""
+    from lipsync_addon.core.types import FaceConfig
+
+    return FaceConfig(blink=True, brows=True, head=True, level=DEMO_FACE_LEVEL, seed=0)
 
 
 def build_scene(fps: int = DEMO_FPS) -> object:
@@ -93,20 +102,26 @@ def run_demo(out: Path, *, render: bool, preview_seconds: float | None, still: P
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     head = build_scene()
-    _log(f"built '{head.name}' with {len(head.data.shape_keys.key_blocks) - 1} viseme shape keys")
+    _log(f"built '{head.name}' with {len(head.data.shape_keys.key_blocks) - 1} shape keys and a head/eye rig")
     transcript = DEMO_TRANSCRIPT.read_text(encoding="utf-8").strip()
 
     def progress(fraction: float, stage: str) -> None:
         _log(f"{fraction * 100:5.1f}%  {stage}")
 
     t1 = time.perf_counter()
-    report = api.generate(head.name, str(DEMO_AUDIO), transcript=transcript, start_frame=1, progress=progress)
+    report = api.generate(
+        head.name, str(DEMO_AUDIO), transcript=transcript, start_frame=1, progress=progress, face=demo_face()
+    )
     t2 = time.perf_counter()
     result = report.result
     _log(
         f"lip sync: {result.duration:.1f} s of audio analysed in {t2 - t1:.1f} s, "
         f"viseme set '{report.viseme_set}', {len(result.transcript.words)} words, "
         f"{report.keys_written} keys on {len(report.channels)} shape keys (action '{report.action_name}')"
+    )
+    _log(
+        "face motion: " + ", ".join(f"{layer}: {len(names)} channels" for layer, names in report.face_channels.items())
+        + (f"; head bone '{report.head_bone}' (action '{report.head_action_name}')" if report.head_bone else "")
     )
     for warning in report.warnings:
         _log(f"warning: {warning}")

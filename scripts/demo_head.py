@@ -1,12 +1,15 @@
 """Build the stylized demo head procedurally (bpy only, no assets).
 
 The head is one mesh object holding the skin, lips with real thickness, a dark
-mouth cavity, upper and lower teeth, a tongue, eyes and ears. Its 15 shape keys
+mouth cavity, upper and lower teeth, a tongue, eyes with upper lids and ears. Its first 15 shape keys
 are the Oculus / Ready Player Me visemes (``viseme_sil`` ... ``viseme_U``), made
 by moving lip, jaw and tongue vertices with a few articulatory controls (jaw
 rotation, lip raise/drop, spread, rounding, pressing, lower-lip tuck, tongue).
 The mouth line is a real split in the surface: in the basis pose (and in
 ``viseme_PP``) the upper and lower lip edges coincide, so the lips really close.
+Seven ARKit-named face keys follow (eyeBlink_L/R, browInnerUp, browOuterUp_L/R,
+browDown_L/R), and an armature (head and eye bones) deforms the mesh, so the
+procedural face layers (blinks, brows, head motion, gaze) have something to drive.
 
 Units: Blender units; the head is about 2.6 units tall, facing -Y, with the
 mouth line at ``MOUTH_Z``. Usage::
@@ -37,6 +40,11 @@ MOUTH_HALF_WIDTH = 0.30  # half-width of the lip split (corner to center)
 JAW_PIVOT = (0.15, 0.05)  # (y, z) of the jaw hinge axis (parallel to X, near the ears)
 JAW_MAX_DEG = 16.0  # jaw rotation at jaw = 1
 LIP_DEPTH = 0.07  # how far the inner lip flange goes back into the mouth
+LID_RADII = (0.15, 0.148, 0.145)  # upper eyelid shell, outside the eyeball (0.135, 0.12, 0.13) and the iris
+LID_OPEN = math.radians(52.0)  # colatitude of the open lid's edge (the iris top shows below it)
+LID_CLOSED = math.radians(128.0)  # colatitude of the closed lid's edge (past the equator)
+LID_HALF_WIDTH = math.radians(80.0)  # the lid wraps the front of the eye by +-80 degrees
+BROW_Z, BROW_X = 0.40, 0.30  # centre height and |x| of the painted brows
 
 # Articulatory controls per viseme. Keys (all default 0):
 # jaw: jaw rotation (0..1 of JAW_MAX_DEG); up: upper-lip raise; down: extra lower-lip drop;
@@ -59,6 +67,9 @@ VISEME_CONTROLS: dict[str, dict[str, float]] = {
     "viseme_O": {"jaw": 0.62, "up": 0.5, "down": 0.45, "round": 0.8},
     "viseme_U": {"jaw": 0.25, "up": 0.4, "down": 0.35, "round": 1.0},
 }
+
+#: Face keys (ARKit names, so the procedural face layers find them), made by :func:`_face_key_shapes`.
+FACE_KEYS = ("eyeBlink_L", "eyeBlink_R", "browInnerUp", "browOuterUp_L", "browOuterUp_R", "browDown_L", "browDown_R")
 
 # Material palette: name -> RGBA (Workbench "Material" colour mode shows diffuse_color).
 PALETTE = {
@@ -85,6 +96,7 @@ class _Part:
     face_materials: list[str]
     side: np.ndarray  # (n,) +1 upper lip / upper teeth, -1 lower lip / jaw, 0 free
     kind: str  # "skin", "lip_inner", "cavity", "upper_teeth", "lower_teeth", "tongue", "static"
+    group: str = ""  # "eye.L"/"eye.R" (eyeball, follows the eye bone), "lid.L"/"lid.R" (upper eyelid)
 
 
 def _smoothstep(x: np.ndarray) -> np.ndarray:
@@ -275,18 +287,64 @@ def _parts() -> list[_Part]:
         _ellipsoid((0.0, teeth_y + 0.17, MOUTH_Z - 0.07), (0.15, 0.16, 0.045), "tongue", "tongue", -1.0, 16, 10),
     ]
     for sx in (-1.0, 1.0):
-        ex, ez = 0.31 * sx, 0.22
-        ey = _surface_y(ex, ez) + 0.09
-        parts.append(_ellipsoid((ex, ey, ez), (0.135, 0.12, 0.13), "eye_white", "static"))
+        ex, ey, ez = eye_center(sx)
+        eye = "eye.L" if sx > 0 else "eye.R"  # the character's left eye is at +X (it faces -Y)
         iris_c, pupil_c = (ex * 0.97, ey - 0.105, ez - 0.005), (ex * 0.97, ey - 0.128, ez - 0.005)
-        parts.append(_ellipsoid(iris_c, (0.07, 0.03, 0.07), "iris", "static", 0.0, 16, 10))
-        parts.append(_ellipsoid(pupil_c, (0.035, 0.012, 0.035), "pupil", "static", 0.0, 12, 8))
+        for part in (
+            _ellipsoid((ex, ey, ez), (0.135, 0.12, 0.13), "eye_white", "static"),
+            _ellipsoid(iris_c, (0.07, 0.03, 0.07), "iris", "static", 0.0, 16, 10),
+            _ellipsoid(pupil_c, (0.035, 0.012, 0.035), "pupil", "static", 0.0, 12, 8),
+        ):
+            part.group = eye
+            parts.append(part)
+        parts.append(_eyelid((ex, ey, ez), "lid.L" if sx > 0 else "lid.R"))
         parts.append(_ellipsoid((RX * 0.98 * sx, 0.05, 0.0), (0.07, 0.17, 0.26), "skin", "static", 0.0, 16, 10))
     return parts
 
 
-def _merge(parts: list[_Part]) -> tuple[np.ndarray, list[tuple[int, ...]], list[str], np.ndarray, np.ndarray]:
-    verts, faces, mats, sides, kinds = [], [], [], [], []
+def eye_center(sx: float) -> tuple[float, float, float]:
+    """Centre of the eyeball on side ``sx`` (+1 = the character's left, at +X), in units."""
+    ex, ez = 0.31 * sx, 0.22
+    return ex, _surface_y(ex, ez) + 0.09, ez
+
+
+def _eyelid(center: tuple[float, float, float], group: str, nu: int = 20, nv: int = 8) -> _Part:
+    """Upper eyelid: a skin shell just outside the eyeball covering its top (colatitude 0..LID_OPEN).
+
+    The blink shape key stretches it down to LID_CLOSED (past the eye's equator).
+    """
+    radii = np.array(LID_RADII)
+    us = np.linspace(-math.pi / 2 - LID_HALF_WIDTH, -math.pi / 2 + LID_HALF_WIDTH, nu + 1)  # around the front (-Y)
+    vs = np.linspace(0.0, LID_OPEN, nv + 1)[1:]
+    verts = [np.asarray(center) + radii * np.array([0.0, 0.0, 1.0])]
+    for v in vs:
+        for u in us:
+            verts.append(np.asarray(center) + radii * np.array([math.sin(v) * math.cos(u), math.sin(v) * math.sin(u),
+                                                                 math.cos(v)]))
+    faces: list[tuple[int, ...]] = [(0, 1 + c + 1, 1 + c) for c in range(nu)]
+    for r in range(nv - 1):
+        for c in range(nu):
+            a = 1 + r * (nu + 1) + c
+            faces.append((a, a + 1, a + nu + 2, a + nu + 1))
+    part = _Part(np.array(verts), faces, ["skin"] * len(faces), np.zeros(len(verts)), "static")
+    part.group = group
+    return part
+
+
+def _close_lid(co: np.ndarray, center: tuple[float, float, float]) -> np.ndarray:
+    """Lid vertices ``co`` with their colatitude stretched from LID_OPEN to LID_CLOSED (a closed eye)."""
+    rel = (co - np.asarray(center)) / np.asarray(LID_RADII)
+    v = np.arccos(np.clip(rel[:, 2], -1.0, 1.0))
+    u = np.arctan2(rel[:, 1], rel[:, 0])
+    v2 = v * (LID_CLOSED / LID_OPEN)
+    out = np.stack([np.sin(v2) * np.cos(u), np.sin(v2) * np.sin(u), np.cos(v2)], axis=1)
+    return np.asarray(center) + out * np.asarray(LID_RADII)
+
+
+def _merge(
+    parts: list[_Part],
+) -> tuple[np.ndarray, list[tuple[int, ...]], list[str], np.ndarray, np.ndarray, np.ndarray]:
+    verts, faces, mats, sides, kinds, groups = [], [], [], [], [], []
     offset = 0
     for p in parts:
         verts.append(p.verts)
@@ -294,8 +352,9 @@ def _merge(parts: list[_Part]) -> tuple[np.ndarray, list[tuple[int, ...]], list[
         mats += p.face_materials
         sides.append(p.side)
         kinds += [p.kind] * len(p.verts)
+        groups += [p.group] * len(p.verts)
         offset += len(p.verts)
-    return np.concatenate(verts), faces, mats, np.concatenate(sides), np.array(kinds)
+    return np.concatenate(verts), faces, mats, np.concatenate(sides), np.array(kinds), np.array(groups)
 
 
 def _deform(basis: np.ndarray, side: np.ndarray, kinds: np.ndarray, ctl: dict[str, float]) -> np.ndarray:
@@ -372,6 +431,62 @@ def _deform(basis: np.ndarray, side: np.ndarray, kinds: np.ndarray, ctl: dict[st
     return out
 
 
+def _face_key_shapes(verts: np.ndarray, kinds: np.ndarray, groups: np.ndarray) -> dict[str, np.ndarray]:
+    """Vertex positions of each :data:`FACE_KEYS` shape (units): lids closed, brows up/down."""
+    out: dict[str, np.ndarray] = {}
+    for key, sx in (("eyeBlink_L", 1.0), ("eyeBlink_R", -1.0)):
+        co = verts.copy()
+        lid = groups == ("lid.L" if sx > 0 else "lid.R")
+        co[lid] = _close_lid(verts[lid], eye_center(sx))
+        out[key] = co
+    x, y, z = verts[:, 0], verts[:, 1], verts[:, 2]
+    skin = (kinds == "skin") & (groups == "") & (y < 0)
+    band = np.exp(-(((z - BROW_Z) / 0.13) ** 2)) * skin  # the brow and the forehead just around it
+    ax = np.abs(x)
+    inner = np.exp(-(((ax - (BROW_X - 0.1)) / 0.12) ** 2)) * band
+    outer = np.exp(-(((ax - (BROW_X + 0.1)) / 0.12) ** 2)) * band
+    co = verts.copy()
+    co[:, 2] += 0.055 * inner
+    out["browInnerUp"] = co
+    for side, sx in (("L", 1.0), ("R", -1.0)):
+        this = (x * sx > 0).astype(float)
+        co = verts.copy()
+        co[:, 2] += 0.05 * outer * this
+        out[f"browOuterUp_{side}"] = co
+        whole = np.exp(-(((ax - BROW_X) / 0.16) ** 2)) * band * this
+        co = verts.copy()
+        co[:, 2] -= 0.035 * whole
+        co[:, 0] -= sx * 0.02 * whole  # brows draw together in a furrow
+        co[:, 1] -= 0.01 * whole
+        out[f"browDown_{side}"] = co
+    return {name: out[name] for name in FACE_KEYS}
+
+
+def _add_rig(scene: bpy.types.Scene, obj: bpy.types.Object, name: str, groups: np.ndarray) -> bpy.types.Object:
+    """Armature ``<name>Rig`` (head from the neck up, eye bones pointing forward) deforming ``obj``."""
+    arm = bpy.data.objects.new(name + "Rig", bpy.data.armatures.new(name + "Rig"))
+    scene.collection.objects.link(arm)
+    previous = bpy.context.view_layer.objects.active
+    bpy.context.view_layer.objects.active = arm
+    bpy.ops.object.mode_set(mode="EDIT")
+    head = arm.data.edit_bones.new("head")
+    head.head, head.tail = (0.0, 0.0, -1.05), (0.0, 0.0, 0.6)  # pivot in the neck: nods turn about it
+    for bone, sx in (("eye.L", 1.0), ("eye.R", -1.0)):
+        ex, ey, ez = eye_center(sx)
+        eb = arm.data.edit_bones.new(bone)
+        eb.head, eb.tail, eb.parent = (ex, ey, ez), (ex, ey - 0.2, ez), head
+    bpy.ops.object.mode_set(mode="OBJECT")
+    bpy.context.view_layer.objects.active = previous
+    arm.hide_render = True
+    obj.parent = arm
+    everything = np.arange(len(groups))
+    for bone in ("head", "eye.L", "eye.R"):
+        members = everything[groups == bone] if bone != "head" else everything[~np.isin(groups, ("eye.L", "eye.R"))]
+        obj.vertex_groups.new(name=bone).add(members.tolist(), 1.0, "REPLACE")
+    obj.modifiers.new("Armature", "ARMATURE").object = arm
+    return arm
+
+
 def _material(name: str) -> bpy.types.Material:
     mat = bpy.data.materials.get("demo_" + name) or bpy.data.materials.new("demo_" + name)
     mat.diffuse_color = PALETTE[name]
@@ -395,17 +510,20 @@ def lip_gap(obj: bpy.types.Object, depsgraph: bpy.types.Depsgraph | None = None)
         evaluated.to_mesh_clear()
 
 
-def build_demo_head(scene: bpy.types.Scene, *, name: str = "DemoHead") -> bpy.types.Object:
+def build_demo_head(scene: bpy.types.Scene, *, name: str = "DemoHead", rig: bool = True) -> bpy.types.Object:
     """Build the demo head in ``scene`` (plus camera, light and Workbench settings).
 
-    Returns the head mesh object, which has a ``Basis`` key and the 15 Oculus
-    viseme shape keys. Custom properties ``demo_lip_upper`` / ``demo_lip_lower``
-    hold the vertex indices of the lip edges at the mouth centre (see :func:`lip_gap`).
+    Returns the head mesh object, which has a ``Basis`` key, the 15 Oculus
+    viseme shape keys and the ARKit-named face keys in :data:`FACE_KEYS` (blinks, brows).
+    With ``rig`` the mesh is parented to an armature ``<name>Rig`` (bones ``head``, ``eye.L``,
+    ``eye.R``; Armature modifier), so head motion and gaze can be keyed. Custom properties
+    ``demo_lip_upper`` / ``demo_lip_lower`` hold the vertex indices of the lip edges at the mouth
+    centre (see :func:`lip_gap`).
     Existing objects are left alone; a camera and a sun light are added and the
     camera becomes the scene camera. Render settings: Workbench, 480x480 pixels.
     """
     parts = _parts()
-    verts, faces, mats, side, kinds = _merge(parts)
+    verts, faces, mats, side, kinds, groups = _merge(parts)
     mesh = bpy.data.meshes.new(name)
     mesh.from_pydata(verts.tolist(), [], faces)
     material_names = list(PALETTE)
@@ -424,7 +542,13 @@ def build_demo_head(scene: bpy.types.Scene, *, name: str = "DemoHead") -> bpy.ty
         co = _deform(verts, side, kinds, VISEME_CONTROLS[viseme])
         key.data.foreach_set("co", co.astype(np.float32).ravel())
         key.slider_min, key.slider_max = 0.0, 1.0
+    for key_name, co in _face_key_shapes(verts, kinds, groups).items():
+        key = obj.shape_key_add(name=key_name, from_mix=False)
+        key.data.foreach_set("co", co.astype(np.float32).ravel())
+        key.slider_min, key.slider_max = 0.0, 1.0
     mesh.shape_keys.use_relative = True
+    if rig:
+        _add_rig(scene, obj, name, groups)
     # Remember the two lip-line vertices at the mouth centre (upper and lower edge), so
     # tests and the demo can measure the lip gap.
     on_line = (kinds == "skin") & (np.abs(verts[:, 2] - MOUTH_Z) < 1e-9)

@@ -44,7 +44,7 @@ def _gaps(head) -> dict[str, float]:
 def test_demo_head_has_the_oculus_visemes_and_lips_that_close(scene):
     head = demo_head.build_demo_head(scene)
     keys = head.data.shape_keys.key_blocks
-    assert [k.name for k in keys] == ["Basis", *demo_head.OCULUS_VISEMES]
+    assert [k.name for k in keys] == ["Basis", *demo_head.OCULUS_VISEMES, *demo_head.FACE_KEYS]
     n = len(head.data.vertices)
     basis = np.empty(n * 3, dtype=np.float32)
     keys["Basis"].data.foreach_get("co", basis)
@@ -58,6 +58,16 @@ def test_demo_head_has_the_oculus_visemes_and_lips_that_close(scene):
         else:
             assert moved > 0.01, f"{k.name} moves nothing"
     gaps = _gaps(head)
+    # The face keys leave the mouth alone; the rig deforms the mesh with head and eye bones.
+    for name in demo_head.FACE_KEYS:
+        for k in keys:
+            k.value = 0.0
+        keys[name].value = 1.0
+        assert abs(demo_head.lip_gap(head)) < 1e-6, name
+    arm = head.parent
+    assert arm is not None and arm.type == "ARMATURE"
+    assert {"head", "eye.L", "eye.R"} <= {b.name for b in arm.data.bones}
+    assert {g.name for g in head.vertex_groups} == {"head", "eye.L", "eye.R"}
     # Rest and P/B/M: the upper and lower lip edges coincide (the mouth is really shut).
     assert abs(gaps["Basis"]) < 1e-6
     assert abs(gaps["viseme_PP"]) < 1e-6
@@ -94,7 +104,17 @@ for p in cues["phones"]:
 se = scene.sequence_editor
 strips = list(getattr(se, "strips", None) or getattr(se, "sequences", [])) if se else []
 anim = head.data.shape_keys.animation_data
+blink = list(anim.action.get("lipsync_channels", [])) if anim and anim.action else []
+rig = head.parent
+rig_anim = rig.animation_data
+head_rot = []
+for f in range(scene.frame_start, scene.frame_end + 1, 6):
+    scene.frame_set(f)
+    head_rot.append(list(rig.pose.bones["head"].matrix_basis.to_quaternion()))
 print(json.dumps({
+    "rig_action": rig_anim.action.name if rig_anim and rig_anim.action else "",
+    "head_rot_spread": max(max(q[i] for q in head_rot) - min(q[i] for q in head_rot) for i in range(1, 4)),
+    "owned_channels": [str(c) for c in blink],
     "frame_end": scene.frame_end, "fps": fps, "max_gap": max(gaps.values()),
     "bilabial_min_gaps": bilabial, "sound_strips": [s.type for s in strips],
     "action": anim.action.name if anim and anim.action else "",
@@ -138,3 +158,8 @@ def test_demo_command_without_render(tmp_path):
     # ... and the lips really close (within a frame) on every P/B/M of the clip.
     assert len(info["bilabial_min_gaps"]) >= 8
     assert max(info["bilabial_min_gaps"]) < CLOSED, info["bilabial_min_gaps"]
+    # Face motion: blinks and brows on the shape keys, head motion in the rig's own action.
+    assert any("eyeBlink_L" in c for c in info["owned_channels"]), info["owned_channels"]
+    assert any("brow" in c for c in info["owned_channels"]), info["owned_channels"]
+    assert info["rig_action"].startswith("LipSync_DemoHeadRig")
+    assert 0.005 < info["head_rot_spread"] < 0.2  # the head moves, gently
