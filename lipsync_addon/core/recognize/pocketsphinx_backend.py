@@ -33,6 +33,16 @@ from .timeline import tile_phones
 FRAME = 0.01
 #: Beams tried in order for forced alignment (narrow = fast; wider on failure).
 ALIGN_BEAMS = (1e-80, 1e-160, 1e-300)
+#: A forced alignment whose words fit the sound worse than this (median over words of the
+#: per-frame acoustic score relative to the best-scoring senone, pocketsphinx log units) gets a
+#: "transcript may not match" warning. Measured (docs/benchmarks.md, "Transcript mismatch"): the
+#: right text scores -6 to -32 on clean read and spontaneous speech and down to -40 with noise at
+#: 10 dB SNR; another line's text scores -43 to -73.
+MISMATCH_FIT = -45.0
+#: Aligned words covering less than this share of the detected speech get a "missing words"
+#: warning. Measured: complete transcripts cover 0.66-1.05 of the VAD speech time, a quarter of
+#: the words 0.14-0.44 (scripts/eval_mismatch.py).
+MIN_WORD_COVERAGE = 0.5
 #: Longest piece decoded in one go, seconds; longer clips are cut at pauses.
 MAX_CHUNK = 30.0
 #: Shortest pause between two recognized transcript words where a long clip may be cut, seconds.
@@ -125,6 +135,8 @@ class _PieceResult:
     phones: list[tuple[str, float, float, int]]  # (ARPAbet, start, end, index into words or -1)
     method: str
     warnings: list[str] = field(default_factory=list)
+    #: how well the aligned words fit the sound (see MISMATCH_FIT); None without an alignment
+    fit: float | None = None
 
 
 def _add_prons(decoder: object, prons: dict[str, list[str]]) -> None:
@@ -167,6 +179,7 @@ def _align(pcm: bytes, words: list[str], prons: dict[str, list[str]], offset: fl
 def _from_alignment(alignment: object, words: list[str], offset: float) -> _PieceResult:
     out_words: list[tuple[str, float, float]] = []
     out_phones: list[tuple[str, float, float, int]] = []
+    scores: list[float] = []
     wi = 0
     for w in alignment:  # type: ignore[attr-defined]
         name = w.name.split("(")[0].lower()
@@ -175,10 +188,11 @@ def _from_alignment(alignment: object, words: list[str], offset: float) -> _Piec
             out_phones.append((_filler_phone(name), ws, we, -1))
             continue
         out_words.append((words[wi], ws, we))
+        scores.append(float(w.score) / max(1, int(w.duration)))
         for p in w:
             out_phones.append((p.name, offset + p.start * FRAME, offset + (p.start + p.duration) * FRAME, wi))
         wi += 1
-    return _PieceResult(out_words, out_phones, "align")
+    return _PieceResult(out_words, out_phones, "align", fit=float(np.median(scores)) if scores else None)
 
 
 def _filler_phone(name: str) -> str:
@@ -232,6 +246,8 @@ def run_piece(piece: _Piece) -> _PieceResult:
             result.method = method
             if piece.recognize and FILL_SPEECH_GAPS:
                 result.phones = _fill_speech_gaps(result.phones, piece)
+            elif not piece.recognize:
+                result.warnings.extend(_mismatch_warnings(piece, result))
             return result
         warnings.append(
             f"Alignment failed for {piece.offset:.1f}-{piece.offset + len(piece.pcm) / 2 / ANALYSIS_RATE:.1f} s; "
@@ -240,6 +256,31 @@ def run_piece(piece: _Piece) -> _PieceResult:
     result = _phone_loop(piece.pcm, piece.offset)
     result.warnings = warnings
     return result
+
+
+def _mismatch_warnings(piece: _Piece, result: _PieceResult) -> list[str]:
+    """Warnings when a forced alignment suggests the transcript is not what is said in ``piece``.
+
+    Two measured signs (scripts/eval_mismatch.py): the words fit the sound poorly (another line's
+    text), or they cover too little of the detected speech (a transcript with words missing).
+    """
+    span = f"{piece.offset:.1f}-{piece.offset + len(piece.pcm) / 2 / ANALYSIS_RATE:.1f} s"
+    out = []
+    if result.fit is not None and result.fit < MISMATCH_FIT:
+        out.append(
+            f"The transcript may not match the audio at {span}: its words fit the sound poorly (score "
+            f"{result.fit:.0f}; matching text scores above {MISMATCH_FIT:.0f}). Check the text; if it is right, the "
+            "recording may be very noisy (try Enhance Audio)."
+        )
+    samples = np.frombuffer(piece.pcm, dtype=np.int16).astype(np.float32) / 32768.0
+    speech = sum(r.end - r.start for r in detect_speech(samples, ANALYSIS_RATE))
+    spoken = sum(e - s for _, s, e in result.words)
+    if speech >= 1.0 and spoken < MIN_WORD_COVERAGE * speech:
+        out.append(
+            f"The transcript may be missing words at {span}: its words cover {spoken:.1f} s of about {speech:.1f} s "
+            "of speech, so the rest gets no proper mouth shapes. Check the text is complete."
+        )
+    return out
 
 
 #: Without a transcript, pauses the recognizer left in speech are filled from the phone loop.
