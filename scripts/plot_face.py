@@ -26,10 +26,28 @@ WIDTH, ROW = 1400, 90
 #: radians at the row edge of the signed channels
 FULL_SCALE = {"head_pitch": 0.12, "head_yaw": 0.12, "head_roll": 0.12, "eye_yaw": 0.25, "eye_pitch": 0.25}
 CHANNELS = (
-    "eye_blink_L", "brow_up", "brow_down", "head_pitch", "head_yaw", "head_roll", "eye_yaw", "eye_pitch", "smile",
+    "eye_blink_L",
+    "brow_up",
+    "brow_down",
+    "head_pitch",
+    "head_yaw",
+    "head_roll",
+    "eye_yaw",
+    "eye_pitch",
+    "smile",
 )
-COLORS = [(40, 40, 40), (30, 90, 200), (200, 120, 20), (150, 40, 40), (20, 140, 60), (120, 60, 160), (60, 140, 160),
-          (180, 60, 120), (90, 90, 30), (210, 90, 60)]
+COLORS = [
+    (40, 40, 40),
+    (30, 90, 200),
+    (200, 120, 20),
+    (150, 40, 40),
+    (20, 140, 60),
+    (120, 60, 160),
+    (60, 140, 160),
+    (180, 60, 120),
+    (90, 90, 30),
+    (210, 90, 60),
+]
 
 
 def png_bytes(img: np.ndarray) -> bytes:

@@ -209,9 +209,26 @@ def test_serious_expression_shares_brow_keys_with_brows(prosody):
 
 def test_pipeline_adds_expression_onto_arkit_lip_curves_and_keys_gaze():
     """ARKit lip sync writes mouthSmile_L/R itself: the smile is added onto that curve, not dropped."""
-    arkit = ["jawOpen", "mouthClose", "mouthFunnel", "mouthPucker", "mouthSmile_L", "mouthSmile_R", "mouthPress_L",
-             "mouthPress_R", "mouthStretch_L", "mouthStretch_R", "mouthLowerDown_L", "mouthLowerDown_R",
-             "mouthUpperUp_L", "mouthUpperUp_R", "mouthRollLower", "mouthRollUpper", "mouthShrugLower", "tongueOut"]
+    arkit = [
+        "jawOpen",
+        "mouthClose",
+        "mouthFunnel",
+        "mouthPucker",
+        "mouthSmile_L",
+        "mouthSmile_R",
+        "mouthPress_L",
+        "mouthPress_R",
+        "mouthStretch_L",
+        "mouthStretch_R",
+        "mouthLowerDown_L",
+        "mouthLowerDown_R",
+        "mouthUpperUp_L",
+        "mouthUpperUp_R",
+        "mouthRollLower",
+        "mouthRollUpper",
+        "mouthShrugLower",
+        "tongueOut",
+    ]
     names = [*arkit, "cheekSquint_L", "cheekSquint_R", "eyeLookOut_L", "eyeLookIn_L", "eyeLookOut_R", "eyeLookIn_R",
              "eyeLookUp_L", "eyeLookUp_R", "eyeLookDown_L", "eyeLookDown_R"]  # fmt: skip
     result = pipeline.run(
