@@ -62,6 +62,36 @@ def _progress_printer(mode: str):  # type: ignore[no-untyped-def]
     return report
 
 
+#: Face layers ``--face-layers`` can name (docs/face.md); the expression has its own option.
+FACE_LAYERS = ("blink", "brows", "head", "gaze")
+
+
+def face_config(level: str, layers: str, expression: str, seed: int) -> FaceConfig:
+    """The FaceConfig for ``--face LEVEL --face-layers a,b --expression NAME --face-seed N``.
+
+    ``level`` "off" turns the layers off (an expression still plays, at the natural level).
+    Raises LipSyncError for an unknown layer name.
+    """
+    chosen = {x.strip() for x in layers.split(",") if x.strip()}
+    unknown = chosen - set(FACE_LAYERS)
+    if unknown:
+        raise LipSyncError(f"Unknown face layer(s): {', '.join(sorted(unknown))}. Use {', '.join(FACE_LAYERS)}.")
+    on = level != "off"
+    return FaceConfig(
+        blink=on and "blink" in chosen, brows=on and "brows" in chosen, head=on and "head" in chosen,
+        gaze=on and "gaze" in chosen, expression=expression, level=level if on else "natural", seed=seed,
+    )
+
+
+def _face_layers_arg(text: str) -> str:
+    """argparse type of ``--face-layers``: a bad layer name is a command-line error (exit 2)."""
+    try:
+        face_config("natural", text, "neutral", 0)
+    except LipSyncError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argparse parser for all sub-commands."""
     parser = argparse.ArgumentParser(prog="python -m lipsync_addon", description=__doc__.split("\n\n")[0])
@@ -92,7 +122,12 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument("--enhance", choices=("off", "light", "standard", "strong"), default="off",
                     help="clean the audio before analysis (timing unchanged; helps on noisy dialogue)")
     an.add_argument("--face", choices=("off", "subtle", "natural", "expressive"), default="off",
-                    help="also write procedural blinks, brows and head motion (face_curves, docs/face.md)")
+                    help="also write procedural blinks, brows, head motion and gaze (face_curves, docs/face.md)")
+    an.add_argument("--face-layers", type=_face_layers_arg, default=",".join(FACE_LAYERS), metavar="LAYERS",
+                    help=f"comma-separated layers used with --face (default: all of {','.join(FACE_LAYERS)})")
+    an.add_argument("--expression", choices=("neutral", "smile", "serious"), default="neutral",
+                    help="hold a smile or a serious face (channel smile / serious in face_curves; "
+                    "works with --face off too, at the natural level)")
     an.add_argument("--face-seed", type=int, default=0, help="seed of the face motion (same seed, same motion)")
     an.set_defaults(func=analyze)
     from . import cli_batch, cli_enhance, cli_sync
@@ -125,8 +160,7 @@ def analyze(args: argparse.Namespace) -> int:
         smoothing=args.smoothing,
         jobs=args.jobs,
         enhance=args.enhance,
-        face=FaceConfig(blink=True, brows=True, head=True, level=args.face, seed=args.face_seed)
-        if args.face != "off" else FaceConfig(),
+        face=face_config(args.face, args.face_layers, args.expression, args.face_seed),
     )
     if not (0.0 < config.fps <= 1000.0):
         raise LipSyncError(f"--fps must be between 0 and 1000, got {config.fps}")

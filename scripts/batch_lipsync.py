@@ -29,6 +29,8 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_BUG = 3
+#: Face layers --face-layers can name (docs/face.md); the expression has its own option.
+FACE_LAYERS = ("blink", "brows", "head", "gaze")
 
 
 def script_args(argv: list[str]) -> list[str]:
@@ -66,8 +68,10 @@ def parse_args(args: list[str]) -> argparse.Namespace:
                         ".blend) becomes the sound strip, the original stays muted (default: off)")
     parser.add_argument("--face", choices=("off", "subtle", "natural", "expressive"), default="off",
                         help="procedural face motion level (docs/face.md); layers: --face-layers")
-    parser.add_argument("--face-layers", default="blink,brows,head",
-                        help="comma-separated face layers used with --face (default: all three)")
+    parser.add_argument("--face-layers", default=",".join(FACE_LAYERS),
+                        help=f"comma-separated face layers used with --face (default: all of {','.join(FACE_LAYERS)})")
+    parser.add_argument("--expression", choices=("neutral", "smile", "serious"), default="neutral",
+                        help="hold a smile or a serious face (also with --face off, at the natural level)")
     parser.add_argument("--face-seed", type=int, default=0, help="seed of the face motion")
     parser.add_argument("--no-sound-strip", action="store_true", help="do not add the clip to the sequencer")
     parser.add_argument("--out", help="where to save the result .blend")
@@ -81,21 +85,21 @@ def parse_args(args: list[str]) -> argparse.Namespace:
         parser.error("give --out FILE.blend (or --in-place to overwrite the opened file, or --glb/--fbx)")
     if opts.text and opts.transcript:
         parser.error("give either --text FILE or --transcript TEXT, not both")
-    unknown = {x.strip() for x in opts.face_layers.split(",") if x.strip()} - {"blink", "brows", "head"}
+    unknown = {x.strip() for x in opts.face_layers.split(",") if x.strip()} - set(FACE_LAYERS)
     if unknown:
-        parser.error(f"unknown face layer(s): {', '.join(sorted(unknown))} (use blink, brows, head)")
+        parser.error(f"unknown face layer(s): {', '.join(sorted(unknown))} (use {', '.join(FACE_LAYERS)})")
     return opts
 
 
 def _face_config(opts: argparse.Namespace) -> Any:
-    """The FaceConfig asked for on the command line (all layers off with --face off)."""
+    """The FaceConfig asked for on the command line (layers off with --face off; --expression still applies)."""
     from lipsync_addon.core.types import FaceConfig
 
     if opts.face == "off":
-        return FaceConfig()
+        return FaceConfig(expression=opts.expression, seed=opts.face_seed)
     layers = {x.strip() for x in opts.face_layers.split(",") if x.strip()}
-    return FaceConfig(blink="blink" in layers, brows="brows" in layers, head="head" in layers,
-                      level=opts.face, seed=opts.face_seed)
+    return FaceConfig(blink="blink" in layers, brows="brows" in layers, head="head" in layers, gaze="gaze" in layers,
+                      expression=opts.expression, level=opts.face, seed=opts.face_seed)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,7 +1,8 @@
 """Render docs/images/face_channels.png: waveform + face channels over cold_corpus (numpy + zlib PNG, no matplotlib).
 
 Run from the repo root: .venv/bin/python scripts/plot_face.py
-Rows: waveform, eye_blink_L, brow_up, brow_down (0..1), head_pitch, head_yaw, head_roll (+-0.12 rad).
+Rows: waveform, eye_blink_L, brow_up, brow_down (0..1), head_pitch, head_yaw, head_roll (+-0.12 rad),
+eye_yaw, eye_pitch (+-0.25 rad), smile (0..1).
 """
 
 from __future__ import annotations
@@ -22,9 +23,31 @@ from lipsync_addon.core.animate import procedural  # noqa: E402
 from lipsync_addon.core.types import FaceConfig  # noqa: E402
 
 WIDTH, ROW = 1400, 90
-HEAD_FULL_SCALE = 0.12  # radians at the row edge
-CHANNELS = ("eye_blink_L", "brow_up", "brow_down", "head_pitch", "head_yaw", "head_roll")
-COLORS = [(40, 40, 40), (30, 90, 200), (200, 120, 20), (150, 40, 40), (20, 140, 60), (120, 60, 160), (60, 140, 160)]
+#: radians at the row edge of the signed channels
+FULL_SCALE = {"head_pitch": 0.12, "head_yaw": 0.12, "head_roll": 0.12, "eye_yaw": 0.25, "eye_pitch": 0.25}
+CHANNELS = (
+    "eye_blink_L",
+    "brow_up",
+    "brow_down",
+    "head_pitch",
+    "head_yaw",
+    "head_roll",
+    "eye_yaw",
+    "eye_pitch",
+    "smile",
+)
+COLORS = [
+    (40, 40, 40),
+    (30, 90, 200),
+    (200, 120, 20),
+    (150, 40, 40),
+    (20, 140, 60),
+    (120, 60, 160),
+    (60, 140, 160),
+    (180, 60, 120),
+    (90, 90, 30),
+    (210, 90, 60),
+]
 
 
 def png_bytes(img: np.ndarray) -> bytes:
@@ -42,7 +65,8 @@ def png_bytes(img: np.ndarray) -> bytes:
 def main() -> None:
     x, transcript = load(("cold_corpus",))
     prosody = procedural.analyze_prosody(x, 16000, transcript)
-    curves = procedural.face_curves(prosody, FaceConfig(blink=True, brows=True, head=True), fps=100)
+    face = FaceConfig(blink=True, brows=True, head=True, gaze=True, expression="smile")
+    curves = procedural.face_curves(prosody, face, fps=100)
     img = np.full((ROW * (len(CHANNELS) + 1), WIDTH, 3), 255, np.uint8)
     peak = float(np.abs(x).max()) + 1e-9
     for i, seg in enumerate(np.array_split(np.abs(x), WIDTH)):
@@ -52,8 +76,8 @@ def main() -> None:
         top, v = r * ROW, curves.channels[name]
         img[top - 1, :] = 200
         vv = np.interp(np.linspace(0, len(v) - 1, WIDTH), np.arange(len(v)), v)
-        if name.startswith("head"):
-            y = (0.5 - vv / (2 * HEAD_FULL_SCALE)) * (ROW - 8) + 4
+        if name in FULL_SCALE:
+            y = (0.5 - vv / (2 * FULL_SCALE[name])) * (ROW - 8) + 4
             img[top + ROW // 2, ::4] = 180
         else:
             y = (1 - vv) * (ROW - 8) + 4

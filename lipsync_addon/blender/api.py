@@ -45,7 +45,7 @@ from . import bake, compat, enhanced, rig, strips
 from . import face as face_bake
 
 #: Channels the pipeline always produces that need no shape key (used by jaw bones, 2D mouths).
-SILENT_CHANNELS = frozenset({"mouth_open"})
+SILENT_CHANNELS = frozenset({"mouth_open", "tongue_up"})
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """The one pipeline behind every door (operator, Python API, batch script, CLI).
 
     audio file -> load -> mono 16 kHz -> recognize/align -> phones (IPA)
-    -> visemes -> coarticulated viseme curves -> rig channel curves (+ mouth_open)
+    -> visemes -> coarticulated viseme curves -> rig channel curves (+ mouth_open, tongue_up)
 
 ``run`` reports weighted progress and checks the cancel token between stages (the recognizer
 checks it between pieces of long clips).
@@ -69,7 +69,7 @@ def run(
 
     Returns:
         LipSyncResult with words, phones, viseme segments, canonical viseme curves and rig
-        channel curves (including ``mouth_open``) sampled at ``config.fps``.
+        channel curves (including ``mouth_open`` and ``tongue_up``) sampled at ``config.fps``.
 
     Raises:
         AudioError, RigError, LipSyncError: with a message for the user.
@@ -144,7 +144,12 @@ def run(
 def _face(
     analysis: Audio, transcript: Transcript, config: PipelineConfig, curves: Curves
 ) -> tuple[Curves, dict[str, list[str]]]:
-    """Procedural face layers; their shape-key channels are merged into ``curves`` (lip-sync channels win)."""
+    """Procedural face layers; their shape-key channels are merged into ``curves``.
+
+    Lip-sync channels win over blink, brow and gaze keys of the same name. An expression key the
+    lip sync also drives (ARKit ``mouthSmile_L``, ``mouthPress_L``: the viseme mix uses them) is
+    added onto the lip-sync curve and clipped to [0, 1], so the held smile shows under the speech.
+    """
     from .animate import procedural
 
     prosody = procedural.analyze_prosody(analysis.samples, analysis.rate, transcript)
@@ -152,9 +157,12 @@ def _face(
     mapped, owner = procedural.map_face_to_shape_keys(face, list(config.channel_names))
     layers: dict[str, list[str]] = {}
     for name, values in mapped.items():
+        on_grid = np.interp(curves.times, face.times, values) if len(face.times) else curves.times * 0
         if name in curves.channels:
-            continue
-        curves.channels[name] = np.interp(curves.times, face.times, values) if len(face.times) else curves.times * 0
+            if owner[name] != "expression":
+                continue
+            on_grid = np.clip(curves.channels[name] + on_grid, 0.0, 1.0)
+        curves.channels[name] = on_grid
         layers.setdefault(owner[name], []).append(name)
     if config.face.head:
         layers["head"] = list(procedural.ROTATION_CHANNELS)

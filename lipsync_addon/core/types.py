@@ -196,6 +196,10 @@ class FaceConfig:
         blink_strength / brows_strength / head_strength: per-layer amplitude in [0, 2].
         level: "subtle", "natural" or "expressive" preset scaling every layer.
         seed: random seed; the same input and seed give the same motion.
+        gaze: eye saccades and fixations (eye_yaw / eye_pitch in radians; eye look shape keys).
+        gaze_strength: gaze amplitude in [0, 2].
+        expression: "neutral" (off), "smile" or "serious": a held, slowly varying facial expression.
+        expression_strength: intensity of the expression in [0, 2].
     """
 
     blink: bool = False
@@ -206,11 +210,15 @@ class FaceConfig:
     head_strength: float = 1.0
     level: str = "natural"
     seed: int = 0
+    gaze: bool = False
+    gaze_strength: float = 1.0
+    expression: str = "neutral"
+    expression_strength: float = 1.0
 
     @property
     def enabled(self) -> bool:
-        """True if any layer is on."""
-        return self.blink or self.brows or self.head
+        """True if any layer is on (an expression other than "neutral" counts as a layer)."""
+        return self.blink or self.brows or self.head or self.gaze or self.expression != "neutral"
 
 
 @dataclass
@@ -232,7 +240,7 @@ class PipelineConfig:
         enhance: enhancement preset applied to the analysis signal before recognition ("off",
             "light", "standard", "strong"); the enhanced signal is sample-aligned with the original
             (docs/enhance.md), so timings hold for the original file too.
-        face: procedural face layers (blink, brows, head); all off by default.
+        face: procedural face layers (blink, brows, head, gaze, expression); all off by default.
     """
 
     transcript: str = ""
@@ -254,12 +262,13 @@ class PipelineConfig:
 class LipSyncResult:
     """Everything the pipeline produced for one clip.
 
-    ``curves`` holds the target-set channels plus ``mouth_open``;
+    ``curves`` holds the target-set channels plus ``mouth_open`` and ``tongue_up``;
     ``viseme_curves`` the canonical viseme weights before mapping.
     ``mapping`` is the channel map actually used: canonical viseme -> {channel: weight}.
-    ``face_curves`` holds the canonical procedural channels (eye_blink_L/R, brow_up/down in
-    [0, 1]; head_pitch/yaw/roll in radians) when a face layer is on; the shape-key ones are also
-    merged into ``curves`` under the rig's names, listed per layer in ``face_channels``.
+    ``face_curves`` holds the canonical procedural channels (eye_blink_L/R, brow_up/down, smile or
+    serious in [0, 1]; head_pitch/yaw/roll and eye_yaw/pitch in radians) when a face layer is on;
+    the shape-key ones are also merged into ``curves`` under the rig's names, listed per layer in
+    ``face_channels`` (an expression key the lip sync also drives is added onto the lip curve).
     """
 
     audio_path: str

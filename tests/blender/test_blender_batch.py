@@ -63,13 +63,14 @@ def test_batch_bad_input_exit_codes(scene, tmp_path):
 
 
 def test_batch_face_motion_keys_blinks(scene, tmp_path):
-    names = [*PRESET_SHAPE_KEYS["oculus"], "eyeBlink_L", "eyeBlink_R"]
+    names = [*PRESET_SHAPE_KEYS["oculus"], "eyeBlink_L", "eyeBlink_R", "eyeLookOut_L", "eyeLookIn_R", "mouthSmile_L"]
     make_mesh("Head", names)
     bpy.ops.wm.save_as_mainfile(filepath=str(tmp_path / "scene.blend"))
     out = tmp_path / "face.blend"
     done = run_batch(
         "--blend", str(tmp_path / "scene.blend"), "--object", "Head", "--audio", str(SPEECH),
-        "--transcript", SPEECH_TEXT, "--face", "expressive", "--face-layers", "blink", "--out", str(out), "--quiet",
+        "--transcript", SPEECH_TEXT, "--face", "expressive", "--face-layers", "blink,gaze", "--expression", "smile",
+        "--out", str(out), "--quiet",
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     bpy.ops.wm.open_mainfile(filepath=str(out))
@@ -78,9 +79,11 @@ def test_batch_face_motion_keys_blinks(scene, tmp_path):
 
     paths = {fc.data_path for fc in compat.action_fcurves(key.animation_data.action, key)}
     assert bake.shape_key_data_path("eyeBlink_L") in paths and bake.shape_key_data_path("viseme_PP") in paths
+    for name in ("eyeLookOut_L", "eyeLookIn_R", "mouthSmile_L"):  # gaze and the held smile
+        assert bake.shape_key_data_path(name) in paths, name
     bad = run_batch("--blend", str(tmp_path / "scene.blend"), "--object", "Head", "--audio", str(SPEECH),
                     "--face", "natural", "--face-layers", "wink", "--out", str(out))
-    assert bad.returncode == 2 and "unknown face layer" in bad.stderr
+    assert bad.returncode == 2 and "unknown face layer" in bad.stderr and "gaze" in bad.stderr
 
 
 def test_batch_sync_to_reference_places_the_clip(scene, tmp_path):

@@ -171,3 +171,20 @@ def test_cli_face_motion_is_written_with_signed_head_rotation(tmp_path: Path) ->
     assert blinks.max() > 0.9  # at least one full blink in 27 s
     head = np.concatenate([np.asarray(face[k]) for k in ("head_pitch", "head_yaw", "head_roll")])
     assert head.min() < 0.0 < head.max()  # radians, not clipped to [0, 1]
+    eyes = np.concatenate([np.asarray(face[k]) for k in ("eye_yaw", "eye_pitch")])  # --face includes gaze
+    assert eyes.min() < 0.0 < eyes.max()
+    assert "smile" not in face and "serious" not in face  # expression is neutral unless asked for
+
+
+def test_cli_face_layers_and_expression(tmp_path: Path) -> None:
+    clip = ROOT / "tests" / "data" / "aligned" / "cold_corpus.wav"
+    text = clip.with_suffix(".lab")
+    out = tmp_path / "face.json"
+    proc = cli("analyze", str(clip), "--text", str(text), "--face", "subtle", "--face-layers", "blink,gaze",
+               "--expression", "smile", "-o", str(out))  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    face = json.loads(out.read_text(encoding="utf-8"))["face_curves"]["channels"]
+    assert set(face) == {"eye_blink_L", "eye_blink_R", "eye_yaw", "eye_pitch", "smile"}
+    assert 0.2 < np.median(face["smile"]) < 0.7
+    bad = cli("analyze", str(clip), "--face", "natural", "--face-layers", "blink,nose", "-o", str(out))
+    assert bad.returncode == 2 and "nose" in bad.stderr and "gaze" in bad.stderr

@@ -144,7 +144,7 @@ def test_random_dense_streams_bounds_convexity_and_no_flutter() -> None:
         fps = [24.0, 30.0, 23.976, 60.0, 25.0, 12.0][trial]
         strength = [1.0, 0.5, 1.8, 1.0, 1.0, 1.3][trial]
         curves = coarticulate(segs, t, fps=fps, strength=strength, smoothing=float(rng.uniform(0, 1)))
-        assert set(curves.channels) == {*VIS, "mouth_open"}
+        assert set(curves.channels) == {*VIS, "mouth_open", "tongue_up"}
         for name, values in curves.channels.items():
             assert values.shape == curves.times.shape
             assert values.min() >= 0.0 and values.max() <= 1.0, name
@@ -203,13 +203,49 @@ def test_map_to_channels_mixes_and_clips() -> None:
     _, mapping = resolve_mapping("arkit", [])
     rig = map_to_channels(vc, mapping)
     arkit = load_viseme_set("arkit")
-    assert set(rig.channels) == {c for m in mapping.values() for c in m} | {"mouth_open"}
-    assert set(rig.channels) <= set(arkit.expected_names()) | {"mouth_open"}
+    assert set(rig.channels) == {c for m in mapping.values() for c in m} | {"mouth_open", "tongue_up"}
+    assert set(rig.channels) <= set(arkit.expected_names()) | {"mouth_open", "tongue_up"}
     expected = sum(vc.channels[v] * mapping[v].get("jawOpen", 0.0) for v in VIS)
     assert np.allclose(rig.channels["jawOpen"], np.clip(expected, 0, 1), atol=0.02)
     assert np.array_equal(rig.channels["mouth_open"], vc.channels["mouth_open"])
+    assert np.array_equal(rig.channels["tongue_up"], vc.channels["tongue_up"])
     for values in rig.channels.values():
         assert values.min() >= 0.0 and values.max() <= 1.0
     # weights above 1 in the mapping are clipped
     hot = map_to_channels(vc, {"aa": {"Open": 3.0}})
     assert hot.channels["Open"].max() == 1.0
+
+
+@pytest.mark.parametrize("cons", ["TH", "DD", "nn", "PP", "FF", "kk"])
+def test_tongue_up_rises_on_tongue_tip_consonants_only(cons: str) -> None:
+    """tongue_up reaches near 1 on TH/DH, T/D, N/L between vowels and stays 0 on lip-only and back consonants."""
+    segs = [VisemeSegment("aa", 0.1, 0.3), VisemeSegment(cons, 0.3, 0.4), VisemeSegment("aa", 0.4, 0.6)]
+    for fps in (24.0, 100.0):
+        curves = coarticulate(segs, 0.8, fps=fps)
+        tongue = curves.channels["tongue_up"]
+        at = float(tongue[round(0.35 * fps)])
+        if cons in ("TH", "DD", "nn"):
+            assert at > 0.85, (cons, fps, at)
+        else:
+            assert at < 0.05, (cons, fps, at)
+        assert tongue[round(0.15 * fps)] < 0.3  # down again in the vowel
+
+
+def test_tongue_up_on_real_speech_is_smooth_and_follows_alveolars() -> None:
+    """Over three MFA-aligned clips: high at t d n l th dh centres, low at p b m centres, no flutter."""
+    alveolar, bilabial = [], []
+    for name in ("acoustic_corpus", "cold_corpus", "cold_corpus3"):
+        phones, duration = _reference_phones(name)
+        curves = coarticulate(phones_to_visemes(phones), duration, fps=24.0)
+        tongue = curves.channels["tongue_up"]
+        assert tongue.min() >= 0.0 and tongue.max() <= 1.0
+        assert not find_flutter(tongue)
+        for p in phones:
+            value = float(tongue[round(0.5 * (p.start + p.end) * 24.0)])
+            if p.ipa in ("t", "d", "n", "l", "θ", "ð"):
+                alveolar.append(value)
+            elif p.ipa in ("p", "b", "m"):
+                bilabial.append(value)
+    assert len(alveolar) > 100 and len(bilabial) > 25
+    assert np.mean(alveolar) > 0.65 and np.median(bilabial) < 0.2
+    assert np.mean(alveolar) > 3 * np.mean(bilabial)

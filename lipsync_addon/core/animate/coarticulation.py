@@ -26,6 +26,10 @@ from ..visemes.tables import canonical_name, canonical_visemes
 _DATA = Path(__file__).with_name("data")
 
 MOUTH_OPEN = "mouth_open"
+#: Tongue tip raised/forward (0..1): TH/DH, T/D/N, L. For tongue bones or shape keys; always produced.
+TONGUE_UP = "tongue_up"
+#: Rig-independent channels every result carries next to the visemes (carried over by map_to_channels).
+ARTICULATOR_CHANNELS = (MOUTH_OPEN, TONGUE_UP)
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,8 @@ class _Params:
     dominance: np.ndarray
     deformability: np.ndarray
     openness: np.ndarray
+    tongue: np.ndarray
+    tongue_dominance: np.ndarray
     anticipation: np.ndarray
     carryover: np.ndarray
     exponent: float
@@ -72,6 +78,8 @@ def _params() -> _Params:
         dominance=col("dominance"),
         deformability=np.clip(col("deformability"), 0.0, 1.0),
         openness=np.clip(col("openness"), 0.0, 1.0),
+        tongue=np.clip(col("tongue_up"), 0.0, 1.0),
+        tongue_dominance=col("tongue_dominance"),
         anticipation=col("anticipation"),
         carryover=col("carryover"),
         exponent=float(raw["exponent"]),
@@ -96,6 +104,12 @@ def viseme_openness() -> dict[str, float]:
     """Jaw/lip opening of each canonical viseme in [0, 1] (aa high, PP and sil 0), from the data file."""
     p = _params()
     return {v: float(o) for v, o in zip(p.visemes, p.openness, strict=True)}
+
+
+def viseme_tongue_up() -> dict[str, float]:
+    """Tongue-tip raise of each canonical viseme in [0, 1] (TH, DD, nn 1; PP, vowels 0), from the data file."""
+    p = _params()
+    return {v: float(o) for v, o in zip(p.visemes, p.tongue, strict=True)}
 
 
 def pause_hold_seconds() -> float:
@@ -163,15 +177,26 @@ def _prepare(visemes: list[VisemeSegment], duration: float, p: _Params) -> tuple
 # ---------------------------------------------------------------- dominance blending
 
 
-def _blend(segs: list[_Seg], times: np.ndarray, fps: float, smoothing: float, p: _Params) -> np.ndarray:
-    """Convex viseme weights, shape (n_samples, n_visemes), by windowed dominance functions."""
+def _blend(
+    segs: list[_Seg],
+    times: np.ndarray,
+    fps: float,
+    smoothing: float,
+    p: _Params,
+    *,
+    dominance: np.ndarray | None = None,
+) -> np.ndarray:
+    """Convex viseme weights, shape (n_samples, n_visemes), by windowed dominance functions.
+
+    ``dominance`` (per canonical viseme) replaces the lips/jaw one, e.g. the tongue's own.
+    """
     n, nv = len(times), len(p.visemes)
     vis = np.array([s.vis for s in segs], dtype=np.int64)
     start = np.array([s.start for s in segs])
     end = np.array([s.end for s in segs])
     weight = np.array([s.weight for s in segs])
     factor = p.smooth_at_0 + (p.smooth_at_1 - p.smooth_at_0) * smoothing
-    alpha = p.dominance[vis]
+    alpha = (p.dominance if dominance is None else dominance)[vis]
     tau_a = np.maximum(p.anticipation_s * p.anticipation[vis] * factor, 1e-4)
     tau_c = np.maximum(p.carryover_s * p.carryover[vis] * factor, 1e-4)
     # core = span shrunk by deformability, widened to the minimum visible length
@@ -367,8 +392,9 @@ def coarticulate(
         smoothing: 0 = crisp (short anticipation / carry-over) .. 1 = very smooth.
 
     Returns:
-        Curves with the 15 canonical viseme channels plus ``mouth_open``, all in [0, 1]. At strength 1
-        the viseme weights at every sample form a convex mix (sum 1).
+        Curves with the 15 canonical viseme channels plus ``mouth_open`` and ``tongue_up`` (the
+        viseme weights times the per-viseme openness / tongue-tip raise), all in [0, 1]. At
+        strength 1 the viseme weights at every sample form a convex mix (sum 1).
 
     Raises:
         ValueError: ``fps`` not positive, ``duration`` negative or not finite, or an unknown viseme.
@@ -396,11 +422,13 @@ def coarticulate(
         # above 1 rows may sum past 1 (exaggeration); renormalizing there would cascade
         _remove_flutter(w, set(rows), p, renormalize=strength <= 1.0)
     np.clip(w, 0.0, 1.0, out=w)
-    mouth = np.clip(w @ p.openness, 0.0, 1.0)
-    mouth_cols = mouth[:, None].copy()
-    _remove_flutter(mouth_cols, set(rows), p, renormalize=False)
+    # the tongue follows its own dominance (alveolars lead it, lips barely do), then the same strength
+    tongue = _blend(segs, times, fps, smoothing, p, dominance=p.tongue_dominance) @ p.tongue
+    articulators = np.clip(np.stack([w @ p.openness, tongue * strength], axis=1), 0.0, 1.0)
+    _remove_flutter(articulators, set(rows), p, renormalize=False)
     channels = {v: np.ascontiguousarray(w[:, i]) for i, v in enumerate(p.visemes)}
-    channels[MOUTH_OPEN] = mouth_cols[:, 0]
+    channels[MOUTH_OPEN] = np.ascontiguousarray(articulators[:, 0])
+    channels[TONGUE_UP] = np.ascontiguousarray(articulators[:, 1])
     return Curves(times=times, rate=float(fps), channels=channels)
 
 
@@ -408,17 +436,17 @@ def map_to_channels(viseme_curves: Curves, mapping: dict[str, dict[str, float]])
     """Mix canonical viseme curves into rig channel curves.
 
     ``out[channel](t) = sum_v viseme_curves[v](t) * mapping[v][channel]``, clipped to [0, 1];
-    ``mouth_open`` is carried over unchanged. Visemes missing from the curves or the mapping
-    contribute nothing. Same times and rate as the input.
+    ``mouth_open`` and ``tongue_up`` are carried over unchanged (zeros if the input lacks them).
+    Visemes missing from the curves or the mapping contribute nothing. Same times and rate as the input.
     """
     n = len(viseme_curves.times)
     order: list[str] = []
     for mix in mapping.values():
         for ch in mix:
-            if ch not in order and ch != MOUTH_OPEN:
+            if ch not in order and ch not in ARTICULATOR_CHANNELS:
                 order.append(ch)
     col = {ch: i for i, ch in enumerate(order)}
-    vis_names = [v for v in mapping if v in viseme_curves.channels and v != MOUTH_OPEN]
+    vis_names = [v for v in mapping if v in viseme_curves.channels and v not in ARTICULATOR_CHANNELS]
     mat = np.zeros((len(vis_names), len(order)))
     for r, v in enumerate(vis_names):
         for ch, wgt in mapping[v].items():
@@ -437,8 +465,7 @@ def map_to_channels(viseme_curves: Curves, mapping: dict[str, dict[str, float]])
                 locked |= np.asarray(viseme_curves.channels[v]) >= 1.0 - 1e-9
         _remove_flutter(out, {int(i) for i in np.nonzero(locked)[0]}, p, renormalize=False)
     channels = {ch: np.ascontiguousarray(out[:, i]) for ch, i in col.items()}
-    mouth = viseme_curves.channels.get(MOUTH_OPEN)
-    channels[MOUTH_OPEN] = (
-        np.clip(np.asarray(mouth, dtype=np.float64), 0.0, 1.0) if mouth is not None else np.zeros(n)
-    )
+    for name in ARTICULATOR_CHANNELS:
+        src = viseme_curves.channels.get(name)
+        channels[name] = np.clip(np.asarray(src, dtype=np.float64), 0.0, 1.0) if src is not None else np.zeros(n)
     return Curves(times=viseme_curves.times.copy(), rate=viseme_curves.rate, channels=channels)

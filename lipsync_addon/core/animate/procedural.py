@@ -1,4 +1,4 @@
-"""Procedural face layers (blink, brows, head) driven by prosody; bpy-free.
+"""Procedural face layers (blink, brows, head, gaze, expression) driven by prosody; bpy-free.
 
 Prosody (:func:`analyze_prosody`) comes from the analysis signal and the aligned
 :class:`~lipsync_addon.core.types.Transcript`: frame energy, pitch (normalized
@@ -9,10 +9,14 @@ autocorrelation, no librosa), pauses, phrase ends, stressed syllables
 
 * ``eye_blink_L`` / ``eye_blink_R`` in [0, 1] (1 = closed),
 * ``brow_up`` / ``brow_down`` in [0, 1],
-* ``head_pitch`` / ``head_yaw`` / ``head_roll`` in signed radians (bone local X / Y / Z).
+* ``head_pitch`` / ``head_yaw`` / ``head_roll`` in signed radians (bone local X / Y / Z),
+* ``eye_yaw`` / ``eye_pitch`` in signed radians, both eyes (positive yaw = the character looks to
+  its own left, positive pitch = up): fixations and saccades (:func:`gaze_saccades`),
+* ``smile`` or ``serious`` in [0, 1]: the chosen held expression with slow variation.
 
 Same input + same seed = same output. Every constant lives in data/procedural.json;
-rig names in data/face_targets.json (:func:`map_face_to_shape_keys`, :func:`find_head_bone`).
+rig names in data/face_targets.json (:func:`map_face_to_shape_keys`, :func:`find_head_bone`,
+:func:`find_eye_bones`).
 """
 
 from __future__ import annotations
@@ -35,10 +39,17 @@ LAYER_CHANNELS: dict[str, tuple[str, ...]] = {
     "blink": ("eye_blink_L", "eye_blink_R"),
     "brows": ("brow_up", "brow_down"),
     "head": ("head_pitch", "head_yaw", "head_roll"),
+    "gaze": ("eye_yaw", "eye_pitch"),
+    "expression": ("smile", "serious"),
 }
-#: Channels whose values are signed radians (not [0, 1] weights).
+#: The head rotation channels (signed radians, bone local X / Y / Z).
 ROTATION_CHANNELS = LAYER_CHANNELS["head"]
+#: The eye rotation channels (signed radians; yaw + = to the character's left, pitch + = up).
+GAZE_CHANNELS = LAYER_CHANNELS["gaze"]
+#: Channels whose values are signed radians (not [0, 1] weights).
+SIGNED_CHANNELS = ROTATION_CHANNELS + GAZE_CHANNELS
 LEVELS = ("subtle", "natural", "expressive")
+EXPRESSIONS = ("neutral", "smile", "serious")
 
 
 @cache
@@ -70,6 +81,7 @@ class Prosody:
         stresses: (time s, emphasis z-score, pitch z-score) per primary-stressed vowel.
         questions: end times (s) of phrases ending in a pitch rise.
         duration: clip length in seconds.
+        phrase_starts: times (s) where a phrase starts (first word, or a word after a phrase pause).
     """
 
     hop: float
@@ -81,6 +93,13 @@ class Prosody:
     stresses: list[tuple[float, float, float]] = field(default_factory=list)
     questions: list[float] = field(default_factory=list)
     duration: float = 0.0
+    phrase_starts: list[float] = field(default_factory=list)
+
+    def speaking_at(self, t: float) -> bool:
+        """True if a word is being spoken at time ``t`` (s)."""
+        if not len(self.speaking):
+            return False
+        return bool(self.speaking[min(max(int(t / self.hop), 0), len(self.speaking) - 1)])
 
 
 def _frames(samples: np.ndarray, win: int, hop: int) -> np.ndarray:
@@ -181,6 +200,10 @@ def analyze_prosody(samples: np.ndarray, rate: int, transcript: Transcript) -> P
         w.end for i, w in enumerate(words)
         if i == len(words) - 1 or words[i + 1].start - w.end >= c["phrase_pause_s"]
     ]
+    phrase_starts = [
+        w.start for i, w in enumerate(words)
+        if i == 0 or w.start - words[i - 1].end >= c["phrase_pause_s"]
+    ]
 
     pz, ez = _zscore(pitch_st), _zscore(energy_db)
     stresses: list[tuple[float, float, float]] = []
@@ -204,7 +227,9 @@ def analyze_prosody(samples: np.ndarray, rate: int, transcript: Transcript) -> P
         slope = np.polyfit(t[sel], pitch_st[sel], 1)[0] * c["question_window_s"]
         if slope >= c["question_rise_semitones"]:
             questions.append(end)
-    return Prosody(hop, energy_db, pitch_st, speaking, pauses, phrase_ends, stresses, questions, duration)
+    return Prosody(
+        hop, energy_db, pitch_st, speaking, pauses, phrase_ends, stresses, questions, duration, phrase_starts
+    )
 
 
 # --------------------------------------------------------------------------- layers
@@ -214,6 +239,8 @@ def _level(face: FaceConfig) -> dict[str, float]:
     levels = constants()["levels"]
     if face.level not in levels:
         raise LipSyncError(f"Unknown face motion level '{face.level}'. Choose one of: {', '.join(levels)}.")
+    if face.expression not in EXPRESSIONS:
+        raise LipSyncError(f"Unknown expression '{face.expression}'. Choose one of: {', '.join(EXPRESSIONS)}.")
     return levels[face.level]
 
 
@@ -304,6 +331,17 @@ def limit_motion(target: np.ndarray, dt: float, v_max: float, a_max: float) -> n
     return out
 
 
+#: Layers in the order their random streams are spawned from the seed. Append only: a new layer
+#: gets a new child stream, so a seed keeps giving the same output for the layers before it.
+STREAM_ORDER = ("blink", "brows", "head", "gaze", "expression")
+
+
+def layer_rngs(seed: int) -> dict[str, np.random.Generator]:
+    """One independent random stream per layer (:data:`STREAM_ORDER`) from ``seed``."""
+    children = np.random.SeedSequence(int(seed)).spawn(len(STREAM_ORDER))
+    return {layer: np.random.default_rng(child) for layer, child in zip(STREAM_ORDER, children, strict=True)}
+
+
 def face_curves(
     prosody: Prosody, face: FaceConfig, *, fps: float, seed: int | None = None
 ) -> Curves:
@@ -317,13 +355,15 @@ def face_curves(
 
     Returns:
         Curves whose channels are the canonical names of the enabled layers
-        (:data:`LAYER_CHANNELS`): weights in [0, 1], head angles in radians.
+        (:data:`LAYER_CHANNELS`; of the expression layer only the chosen one, ``smile`` or
+        ``serious``): weights in [0, 1], head and eye angles in radians (:data:`SIGNED_CHANNELS`).
     """
     level = _level(face)
     times = sample_times(prosody.duration, fps)
     curves = Curves(times=times, rate=float(fps))
-    root = np.random.SeedSequence(int(face.seed if seed is None else seed))
-    rng_blink, rng_brow, rng_head = (np.random.default_rng(s) for s in root.spawn(3))
+    streams = layer_rngs(int(face.seed if seed is None else seed))
+    rng_blink, rng_brow, rng_head = streams["blink"], streams["brows"], streams["head"]
+    rng_gaze, rng_expression = streams["gaze"], streams["expression"]
     if face.blink:
         c = constants()["blink"]
         left, right = np.zeros_like(times), np.zeros_like(times)
@@ -341,6 +381,13 @@ def face_curves(
         curves.channels.update(_brows(prosody, times, level["brows"] * face.brows_strength, rng_brow))
     if face.head:
         curves.channels.update(_head(prosody, times, fps, level["head"] * face.head_strength, rng_head))
+    if face.gaze:
+        curves.channels.update(gaze_curves(prosody, times, level["gaze"] * face.gaze_strength, rng_gaze))
+    if face.expression != "neutral":
+        curves.channels[face.expression] = _expression(
+            prosody, times, fps, face.expression, strength=float(face.expression_strength),
+            scale=level["expression"], rng=rng_expression,
+        )
     return curves
 
 
@@ -410,14 +457,205 @@ def _head(
     return out
 
 
+# --------------------------------------------------------------------------- gaze
+
+
+@dataclass(frozen=True)
+class Saccade:
+    """One saccade of both eyes.
+
+    Attributes:
+        start: onset time in seconds.
+        duration: seconds (main sequence: intercept + slope * amplitude).
+        origin / target: (yaw, pitch) in degrees before / after; yaw + = to the character's left, pitch + = up.
+        kind: "free" (during a fixation sequence), "avert" (looking away at a phrase start) or
+            "return" (back to the listener near a phrase end).
+    """
+
+    start: float
+    duration: float
+    origin: tuple[float, float]
+    target: tuple[float, float]
+    kind: str
+
+    @property
+    def amplitude(self) -> float:
+        """Angular distance of the saccade in degrees."""
+        return float(np.hypot(self.target[0] - self.origin[0], self.target[1] - self.origin[1]))
+
+
+def gaze_saccades(prosody: Prosody, scale: float, rng: np.random.Generator) -> list[Saccade]:
+    """Saccades over the clip from a fixation model (constants: ``gaze`` in data/procedural.json).
+
+    Fixations last Gamma-distributed times, longer when no word is being spoken (listening, pauses)
+    than while speaking. Each phrase may start with a look away (aversion) and end with a return
+    to the centre (the listener), after Kendon (1967); between them small free saccades in random
+    directions from a point pulled back toward the centre. Eccentricity is capped.
+
+    Args:
+        prosody: words (speaking mask), phrase starts/ends and the clip duration.
+        scale: amplitude multiplier (level x strength); 0 keeps the eyes on the centre.
+        rng: the gaze layer's random stream.
+
+    Returns:
+        Saccades in time order; the eyes start on the centre at t = 0.
+    """
+    c = constants()["gaze"]
+    duration = prosody.duration
+    min_fix = float(c["min_fixation_s"])
+    forced: list[tuple[float, str]] = []
+    for start, end in zip(prosody.phrase_starts, prosody.phrase_ends, strict=False):
+        averted = rng.uniform() < c["aversion_probability"]
+        if averted:
+            forced.append((max(start - c["aversion_lead_s"], 0.0), "avert"))
+        if rng.uniform() < c["return_probability"]:
+            forced.append((max(end - c["return_lead_s"], start if averted else 0.0), "return"))
+    forced.sort()
+    shape, pull = float(c["fixation_gamma_shape"]), float(c["centre_pull"])
+    a_shape, a_mean = float(c["saccade_amplitude_gamma_shape"]), float(c["saccade_amplitude_mean_deg"])
+    max_ecc = float(c["max_eccentricity_deg"]) * scale
+    pos = np.zeros(2)
+    out: list[Saccade] = []
+    t, k = 0.0, 0
+    while t < duration:
+        mean = c["fixation_mean_speaking_s"] if prosody.speaking_at(t) else c["fixation_mean_listening_s"]
+        at, kind = t + max(min_fix, float(rng.gamma(shape, mean / shape))), "free"
+        if k < len(forced) and max(forced[k][0], t + min_fix) <= at:
+            at, kind = max(forced[k][0], t + min_fix), forced[k][1]
+            k += 1
+        if at >= duration:
+            break
+        if kind == "avert":
+            side = float(rng.choice([-1.0, 1.0]))
+            direction = np.array([side, float(rng.uniform(*c["aversion_vertical"]))])
+            target = float(rng.uniform(*c["aversion_deg"])) * scale * direction / np.hypot(*direction)
+        elif kind == "return":
+            target = rng.normal(0.0, c["return_spread_deg"] * scale, size=2)
+        else:
+            amp = min(float(rng.gamma(a_shape, a_mean / a_shape)), c["saccade_amplitude_max_deg"]) * scale
+            angle = float(rng.uniform(0.0, 2.0 * np.pi))
+            target = (1.0 - pull) * pos + amp * np.array([np.cos(angle), c["vertical_ratio"] * np.sin(angle)])
+        ecc = float(np.hypot(*target))
+        if ecc > max_ecc:
+            target = target * (max_ecc / ecc)
+        amplitude = float(np.hypot(*(target - pos)))
+        dur = c["main_sequence_intercept_s"] + c["main_sequence_slope_s_per_deg"] * amplitude
+        out.append(Saccade(at, dur, (float(pos[0]), float(pos[1])), (float(target[0]), float(target[1])), kind))
+        pos = target
+        t = at + dur
+    return out
+
+
+def gaze_angles(saccades: list[Saccade], times: np.ndarray) -> np.ndarray:
+    """(yaw, pitch) in degrees at ``times`` (s), shape (2, n): fixations joined by minimum-jerk saccades."""
+    out = np.zeros((2, len(times)))
+    if not saccades or not len(times):
+        return out
+    start = np.array([s.start for s in saccades])
+    dur = np.array([s.duration for s in saccades])
+    origin = np.array([s.origin for s in saccades])
+    target = np.array([s.target for s in saccades])
+    i = np.searchsorted(start, times, side="right") - 1
+    has = i >= 0
+    j = i[has]
+    u = np.clip((times[has] - start[j]) / dur[j], 0.0, 1.0)
+    ease = u**3 * (10.0 - 15.0 * u + 6.0 * u * u)
+    out[:, has] = (origin[j] + (target[j] - origin[j]) * ease[:, None]).T
+    return out
+
+
+def gaze_curves(prosody: Prosody, times: np.ndarray, scale: float, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """``eye_yaw`` / ``eye_pitch`` (radians) at ``times``: :func:`gaze_saccades` plus a tiny fixation drift."""
+    c = constants()["gaze"]
+    angles = gaze_angles(gaze_saccades(prosody, scale, rng), times)
+    freqs = c["drift_frequencies_hz"]
+    for axis in range(2):
+        phase = rng.uniform(0.0, 2.0 * np.pi, size=len(freqs))
+        drift = sum(np.sin(2 * np.pi * f * times + p) for f, p in zip(freqs, phase, strict=True)) / len(freqs)
+        angles[axis] += c["drift_amplitude_deg"] * scale * drift
+    yaw, pitch = np.radians(angles)
+    return {"eye_yaw": yaw, "eye_pitch": pitch}
+
+
+# --------------------------------------------------------------------------- expression
+
+
+def _expression(
+    prosody: Prosody, times: np.ndarray, fps: float, name: str, *, strength: float, scale: float,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """The held ``name`` expression (smile / serious) in [0, 1]: base x strength with slow, prosody-aware
+    variation (wander, swells on emphasis and at phrase ends, relaxing in long pauses), rate-limited."""
+    c, z0 = constants()["expression"], constants()["prosody"]["emphasis_z"]
+    n = len(times)
+    base = float(c["base"][name]) * strength
+    vary = scale * strength
+    target = np.full(n, base)
+    for a, b in prosody.pauses:
+        if b - a >= c["long_pause_s"]:
+            target[(times >= a) & (times < b)] -= c["pause_relax"] * base
+    freqs = c["wander_frequencies_hz"]
+    phase = rng.uniform(0.0, 2.0 * np.pi, size=len(freqs))
+    wander = sum(np.sin(2 * np.pi * f * times + p) for f, p in zip(freqs, phase, strict=True)) / len(freqs)
+    target += vary * c["wander_amplitude"] * wander
+    swell = np.zeros(n)
+    attack, decay = float(c["swell_attack_s"]), float(c["swell_decay_s"])
+    last = -1e9
+    for at, emphasis, _pitch_z in prosody.stresses:
+        if emphasis < z0 or at - last < c["swell_min_gap_s"]:
+            continue
+        last = at
+        w = float(np.clip(emphasis - z0 + 0.5, 0.2, 1.0)) * float(rng.uniform(0.7, 1.0))
+        swell = np.maximum(swell, c["emphasis_swell"][name] * w * _pulse(times, at, attack, decay))
+    for end in prosody.phrase_ends:
+        swell = np.maximum(swell, c["phrase_end_swell"][name] * _pulse(times, end, attack, decay))
+    target += vary * swell
+    if not n:
+        return target
+    out = limit_motion(np.clip(target, 0.0, 1.0), 1.0 / fps, c["max_velocity_per_s"], c["max_acceleration_per_s2"])
+    return np.clip(out, 0.0, 1.0)
+
+
 # --------------------------------------------------------------------------- rig targets
+
+
+def eye_look_weights(curves: Curves) -> dict[str, np.ndarray]:
+    """Eye-look shape-key sources in [0, 1] from ``eye_yaw`` / ``eye_pitch`` (radians).
+
+    weight = |angle| / full scale (``gaze_full_scale_rad`` in data/face_targets.json), clipped.
+    Looking to the character's left (yaw > 0) turns its LEFT eye out and its RIGHT eye in.
+
+    Returns:
+        ``eye_look_up``, ``eye_look_down``, ``eye_look_left``, ``eye_look_right`` (both eyes) and
+        ``eye_look_in_L``, ``eye_look_out_L``, ``eye_look_in_R``, ``eye_look_out_R``; {} without gaze.
+    """
+    if not all(ch in curves.channels for ch in GAZE_CHANNELS):
+        return {}
+    full = targets()["gaze_full_scale_rad"]
+    yaw = np.asarray(curves.channels["eye_yaw"], dtype=np.float64) / float(full["yaw"])
+    pitch = np.asarray(curves.channels["eye_pitch"], dtype=np.float64) / float(full["pitch"])
+    left, right = np.clip(yaw, 0.0, 1.0), np.clip(-yaw, 0.0, 1.0)
+    return {
+        "eye_look_up": np.clip(pitch, 0.0, 1.0),
+        "eye_look_down": np.clip(-pitch, 0.0, 1.0),
+        "eye_look_left": left,
+        "eye_look_right": right,
+        "eye_look_out_L": left,
+        "eye_look_in_R": left,
+        "eye_look_in_L": right,
+        "eye_look_out_R": right,
+    }
 
 
 def map_face_to_shape_keys(curves: Curves, shape_keys: list[str]) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """Canonical face channels -> the rig's shape keys (data/face_targets.json).
 
     For each layer the first name group with at least one shape key on the rig wins; only
-    names the rig has are returned. A both-eyes blink key gets the mean of the two eyes.
+    names the rig has are returned. A both-eyes blink key gets the mean of the two eyes; gaze
+    keys get :func:`eye_look_weights`; of the expression groups only the channel produced
+    (``smile`` or ``serious``) is mapped. A key two layers drive (``browDown_L`` by brows and a
+    serious expression) gets the larger value and belongs to the first layer (blink, brows, gaze,
+    expression order).
 
     Returns:
         (shape key -> values in [0, 1], shape key -> owning layer name).
@@ -425,22 +663,23 @@ def map_face_to_shape_keys(curves: Curves, shape_keys: list[str]) -> tuple[dict[
     have = set(shape_keys)
     out: dict[str, np.ndarray] = {}
     owner: dict[str, str] = {}
+    sources: dict[str, np.ndarray] = dict(curves.channels) | eye_look_weights(curves)
+    if "eye_blink_L" in curves.channels and "eye_blink_R" in curves.channels:
+        sources["eye_blink"] = 0.5 * (curves.channels["eye_blink_L"] + curves.channels["eye_blink_R"])
     for layer, groups in targets()["shape_keys"].items():
         if not any(ch in curves.channels for ch in LAYER_CHANNELS[layer]):
             continue
         for group in groups:
-            if not any(name in have for spec in group.values() for name in spec):
+            if not any(name in have for canonical, spec in group.items() if canonical in sources for name in spec):
                 continue
             for canonical, spec in group.items():
-                if canonical == "eye_blink":
-                    src = 0.5 * (curves.channels["eye_blink_L"] + curves.channels["eye_blink_R"])
-                else:
-                    src = curves.channels[canonical]
+                if canonical not in sources:
+                    continue
                 for name, weight in spec.items():
                     if name in have:
-                        values = np.clip(src * float(weight), 0.0, 1.0)
+                        values = np.clip(sources[canonical] * float(weight), 0.0, 1.0)
                         out[name] = np.maximum(out[name], values) if name in out else values
-                        owner[name] = layer
+                        owner.setdefault(name, layer)
             break
     return out, owner
 
@@ -449,3 +688,12 @@ def find_head_bone(bone_names: list[str]) -> str:
     """The head (else neck) bone among ``bone_names`` by Rigify/Mixamo/CC4/VRM naming, or ""."""
     have = set(bone_names)
     return next((b for b in targets()["head_bones"] if b in have), "")
+
+
+def find_eye_bones(bone_names: list[str]) -> tuple[str, str]:
+    """The (left, right) eye bones among ``bone_names`` by Rigify/Mixamo/CC4/VRM naming, or ("", "").
+
+    Only a pair the rig has in full counts (data/face_targets.json ``eye_bones``, first pair wins).
+    """
+    have = set(bone_names)
+    return next(((a, b) for a, b in targets()["eye_bones"] if a in have and b in have), ("", ""))

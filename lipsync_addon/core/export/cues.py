@@ -2,7 +2,8 @@
 
 Versioned format (``format`` = "lipsync-cues", ``version`` = :data:`CUE_FORMAT_VERSION`):
 metadata, words, phones (IPA), visemes, mapping, curves (times + every channel, mouth_open
-included), canonical viseme curves and warnings. Times are seconds; numbers are rounded to 4
+and tongue_up included), canonical viseme curves, face_curves (when a face layer is on; head and
+eye angles in signed radians) and warnings. Times are seconds; numbers are rounded to 4
 decimals. See docs/cli.md and docs/visemes.md.
 """
 
@@ -58,7 +59,7 @@ def _jsonable(obj: Any) -> Any:
 
 
 def _curves_dict(curves: Curves, decimals: int, *, clip: bool = True) -> dict[str, Any]:
-    """Curves as JSON: weights clipped to [0, 1] unless ``clip`` is False (signed head rotations)."""
+    """Curves as JSON: weights clipped to [0, 1] unless ``clip`` is False (signed head/eye rotations)."""
 
     def values(v: Any) -> list[float]:
         x = np.nan_to_num(np.asarray(v, dtype=np.float64))
@@ -134,7 +135,7 @@ def to_cue_dict(result: LipSyncResult, *, decimals: int = 4, include_viseme_curv
     if include_viseme_curves:
         out["viseme_curves"] = _curves_dict(result.viseme_curves, decimals)
     if result.face_curves is not None:
-        # procedural face layers (docs/face.md): canonical channels; head rotation in radians
+        # procedural face layers (docs/face.md): canonical channels; head and eye angles in signed radians
         out["face_curves"] = _curves_dict(result.face_curves, decimals, clip=False)
     out["warnings"] = [str(w) for w in result.warnings]
     return out
