@@ -279,3 +279,29 @@ def test_clear_messages_and_user_action_refused(scene):
     with pytest.raises(RigError, match="no shape keys"):
         generate("Plain")
     assert mesh.animation_data is None
+
+
+def test_operator_reads_the_bone_mouth_panel_settings(rig):
+    from lipsync_addon.blender import properties
+
+    user = make_pose_action(rig)
+    assert properties._pose_action_poll(None, user)
+    settings = rig.lipsync
+    settings.pose_action = user
+    settings.jaw_angle = 0.5
+    result = bpy.ops.lipsync.generate(object_name=rig.name, audio_path=str(SPEECH), transcript=SPEECH_TEXT)
+    assert result == {"FINISHED"}
+    action = rig.animation_data.action
+    assert bake.is_owned(action) and not properties._pose_action_poll(None, action)
+    assert "mouth bones" in bpy.context.window_manager.lipsync_job.message
+    jaw_w = [
+        kp.co[1]
+        for kp in compat.find_fcurve(action, rig, bones.bone_path("jaw", "rotation_quaternion"), 0).keyframe_points
+    ]
+    # the panel's 0.5 rad: the widest vowel here (mouth_open 0.57) turns the jaw by 0.28 rad (0.17 at the default)
+    assert min(jaw_w) < math.cos(0.2 / 2)
+    settings.jaw = False
+    assert bpy.ops.lipsync.generate(object_name=rig.name, audio_path=str(SPEECH), transcript=SPEECH_TEXT) == {
+        "FINISHED"
+    }
+    assert compat.find_fcurve(action, rig, bones.bone_path("jaw", "rotation_quaternion"), 0) is None
