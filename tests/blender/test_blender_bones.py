@@ -305,3 +305,27 @@ def test_operator_reads_the_bone_mouth_panel_settings(rig):
         "FINISHED"
     }
     assert compat.find_fcurve(action, rig, bones.bone_path("jaw", "rotation_quaternion"), 0) is None
+
+
+def test_batch_script_pose_action_and_no_jaw(rig, tmp_path):
+    import subprocess
+    import sys
+
+    from blender_helpers import REPO
+
+    user = make_pose_action(rig)
+    user.use_fake_user = True  # a pose library is kept in the file without users
+    bpy.ops.wm.save_as_mainfile(filepath=str(tmp_path / "rig.blend"))
+    out = tmp_path / "out.blend"
+    args = ["--blend", str(tmp_path / "rig.blend"), "--object", "FaceRig", "--audio", str(SPEECH)]
+    args += ["--transcript", SPEECH_TEXT, "--pose-action", "MouthPoses", "--no-jaw", "--out", str(out), "--quiet"]
+    done = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "batch_lipsync.py"), *args],
+        cwd=REPO, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert '"armature_action": "LipSync_FaceRig_cmu_arctic_us_aew_a0001"' in done.stdout
+    bpy.ops.wm.open_mainfile(filepath=str(out))
+    arm = bpy.data.objects["FaceRig"]
+    keyed = {p for p, _ in action_values(arm.animation_data.action, arm)}
+    assert keyed == {'pose.bones["lip_upper"].location', 'pose.bones["lip_lower"].location'}  # --no-jaw
