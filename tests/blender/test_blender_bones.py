@@ -329,3 +329,19 @@ def test_batch_script_pose_action_and_no_jaw(rig, tmp_path):
     arm = bpy.data.objects["FaceRig"]
     keyed = {p for p, _ in action_values(arm.animation_data.action, arm)}
     assert keyed == {'pose.bones["lip_upper"].location', 'pose.bones["lip_lower"].location'}  # --no-jaw
+
+
+def test_glb_export_carries_the_bone_mouth(rig, tmp_path):
+    import json
+    import struct
+
+    from lipsync_addon.blender import export
+
+    user = make_pose_action(rig)
+    report = generate(rig.name, bones=BoneOptions(pose_action=user.name))
+    path = export.export_animation(str(tmp_path / "rig.glb"), [rig.name], file_format="GLB").filepath
+    data = (tmp_path / "rig.glb").read_bytes() if path else b""
+    length = struct.unpack("<I", data[12:16])[0]
+    gltf = json.loads(data[20 : 20 + length])
+    animations = {a["name"]: {c["target"]["path"] for c in a["channels"]} for a in gltf["animations"]}
+    assert {"rotation", "translation"} <= animations[report.armature_action_name]
