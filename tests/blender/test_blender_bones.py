@@ -305,6 +305,18 @@ def test_operator_reads_the_bone_mouth_panel_settings(rig):
         "FINISHED"
     }
     assert compat.find_fcurve(action, rig, bones.bone_path("jaw", "rotation_quaternion"), 0) is None
+    # the user keys the jaw by hand inside the owned action; turning Jaw back on must not overwrite it
+    mine = compat.new_fcurve(action, rig, bones.bone_path("jaw", "rotation_quaternion"), 1, "mine")
+    mine.keyframe_points.add(2)
+    mine.keyframe_points.foreach_set("co", [1.0, 0.1, 9.0, 0.2])
+    settings.jaw = True
+    assert bpy.ops.lipsync.generate(object_name=rig.name, audio_path=str(SPEECH), transcript=SPEECH_TEXT) == {
+        "FINISHED"
+    }
+    kept = compat.find_fcurve(action, rig, bones.bone_path("jaw", "rotation_quaternion"), 1)
+    assert [tuple(kp.co) for kp in kept.keyframe_points] == [(1.0, pytest.approx(0.1)), (9.0, pytest.approx(0.2))]
+    assert "left alone" in bpy.context.window_manager.lipsync_job.warnings
+    assert bones.bone_path("jaw", "rotation_quaternion") + "#1" not in bake.owned_layers(action)["mouth"]
 
 
 def test_batch_script_pose_action_and_no_jaw(rig, tmp_path):
