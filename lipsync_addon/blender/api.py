@@ -568,7 +568,8 @@ def generate(
         bones: bone mouth (mouth poses from a pose-marker action or pose-asset actions, jaw from
             ``mouth_open``, tongue from ``tongue_up``; docs/bones.md). Always used when ``object_name``
             is an armature or a mesh with an armature and no shape keys; on a mesh with shape keys
-            only with ``enabled=True``. None = defaults (jaw and tongue on, no poses).
+            only with ``enabled=True``. None = ``BoneOptions()``: no poses, jaw and tongue on (which
+            matters only for bone-only targets, since ``enabled`` is False).
         progress: callable(fraction in [0, 1], stage name).
         cancel: CancelToken to stop the analysis.
 
