@@ -6,6 +6,10 @@ Two ways to run it (same options):
         --object Head --audio line.wav [--text line.txt] [--viseme-set oculus] [--start-frame 1] \\
         [--enhance standard] --out out.blend
 
+    # a face rig (armature) with a pose library action and a jaw bone: the bone mouth (docs/bones.md)
+    blender -b rig.blend --python scripts/batch_lipsync.py -- \
+        --object FaceRig --audio line.wav --pose-action MouthPoses [--no-jaw] --out out.blend
+
     .venv/bin/python scripts/batch_lipsync.py --blend scene.blend \\
         --object Head --audio line.wav [--text line.txt] --out out.blend [--glb out.glb] [--fbx out.fbx]
 
@@ -46,7 +50,8 @@ def parse_args(args: list[str]) -> argparse.Namespace:
         prog="batch_lipsync.py", description="Lip-sync a dialogue clip onto an object's shape keys."
     )
     parser.add_argument("--blend", help="the .blend to open (default: the file Blender already opened)")
-    parser.add_argument("--object", required=True, help="name of the mesh with mouth shape keys")
+    parser.add_argument("--object", required=True,
+                        help="name of the mesh with mouth shape keys, or of the armature (bone mouth)")
     parser.add_argument("--audio", required=True, help="dialogue clip (WAV, FLAC, OGG, MP3)")
     parser.add_argument("--text", help="a .txt file with the line's transcript (UTF-8)")
     parser.add_argument("--transcript", help="the transcript itself (instead of --text)")
@@ -73,6 +78,14 @@ def parse_args(args: list[str]) -> argparse.Namespace:
     parser.add_argument("--expression", choices=("neutral", "smile", "serious"), default="neutral",
                         help="hold a smile or a serious face (also with --face off, at the natural level)")
     parser.add_argument("--face-seed", type=int, default=0, help="seed of the face motion")
+    parser.add_argument("--pose-action", default="",
+                        help="bone mouth: action whose pose markers are named after visemes (docs/bones.md)")
+    parser.add_argument("--pose-prefix", default="",
+                        help="bone mouth: the poses are actions / pose assets named <prefix><viseme>")
+    parser.add_argument("--jaw", action=argparse.BooleanOptionalAction, default=None,
+                        help="bone mouth: open the jaw bone with the mouth (default: on for armatures)")
+    parser.add_argument("--jaw-angle", type=float, default=None,
+                        help="bone mouth: jaw rotation in radians when the mouth is fully open (default 0.3)")
     parser.add_argument("--no-sound-strip", action="store_true", help="do not add the clip to the sequencer")
     parser.add_argument("--out", help="where to save the result .blend")
     parser.add_argument("--in-place", action="store_true", help="save over the opened .blend instead of --out")
@@ -100,6 +113,21 @@ def _face_config(opts: argparse.Namespace) -> Any:
     layers = {x.strip() for x in opts.face_layers.split(",") if x.strip()}
     return FaceConfig(blink="blink" in layers, brows="brows" in layers, head="head" in layers, gaze="gaze" in layers,
                       expression=opts.expression, level=opts.face, seed=opts.face_seed)
+
+
+def _bone_options(opts: argparse.Namespace) -> Any:
+    """The bone-mouth options: on for a mesh with shape keys when a pose source or --jaw is given."""
+    from lipsync_addon.blender.bones import BoneOptions
+
+    options = BoneOptions(
+        enabled=bool(opts.pose_action or opts.pose_prefix or opts.jaw),
+        pose_action=opts.pose_action,
+        pose_prefix=opts.pose_prefix,
+        jaw=opts.jaw is not False,
+    )
+    if opts.jaw_angle is not None:
+        options.jaw_angle = opts.jaw_angle
+    return options
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -176,6 +204,7 @@ def _run(opts: argparse.Namespace, bpy: Any, api: Any, LipSyncError: type[Except
             language=opts.lang,
             vosk_model=opts.vosk_model,
             face=_face_config(opts),
+            bones=_bone_options(opts),
             progress=progress,
         )
         if opts.cues:
@@ -206,6 +235,8 @@ def _run(opts: argparse.Namespace, bpy: Any, api: Any, LipSyncError: type[Except
         "action": report.action_name,
         "viseme_set": report.viseme_set,
         "channels": len(report.channels),
+        "armature_action": report.armature_action_name,
+        "bone_channels": len(report.bone_channels),
         "frame_start": report.frame_start,
         "frame_end": report.frame_end,
         "strip": report.strip_name,

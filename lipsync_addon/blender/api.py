@@ -42,6 +42,7 @@ from ..core.types import (
     no_progress,
 )
 from . import bake, compat, enhanced, rig, strips
+from . import bones as bone_mouth
 from . import face as face_bake
 
 #: Channels the pipeline always produces that need no shape key (used by jaw bones, 2D mouths).
@@ -64,6 +65,8 @@ class GenerateRequest:
         enhance: enhancement preset ("off", "light", "standard", "strong").
         enhanced_target: where the enhanced clip goes (None when enhance is off or no strip is wanted).
         enhanced_written: the enhanced file written by :func:`analyze` (set in the worker).
+        mouth: the bone-mouth plan (poses, jaw/tongue bones), None when no bones are driven.
+        bone_only: the target has no mouth shape keys: only bones are keyed.
     """
 
     object_name: str
@@ -77,6 +80,8 @@ class GenerateRequest:
     enhance: str = "off"
     enhanced_target: enhanced.EnhancedTarget | None = None
     enhanced_written: enhanced.WrittenFile | None = None
+    mouth: bone_mouth.MouthPlan | None = None
+    bone_only: bool = False
 
 
 @dataclass
@@ -100,6 +105,11 @@ class GenerateReport:
         face_channels: face layer -> shape keys (or head channels) it keyed.
         head_action_name: the add-on's action on the armature with the head motion ("" if none).
         head_bone: the bone that received the head motion ("" if none).
+        armature_action_name: the add-on's action on the armature with the bone mouth ("" if none).
+        bone_channels: bone-mouth channels keyed (``pose.bones["jaw"].rotation_quaternion#1`` ...).
+        mouth_bones: bones that received bone-mouth keys.
+        jaw_bone: the jaw bone keyed from ``mouth_open`` ("" if none or the poses drive it).
+        pose_set: viseme set detected from the mouth pose names ("" without poses).
     """
 
     result: LipSyncResult
@@ -118,6 +128,11 @@ class GenerateReport:
     face_channels: dict[str, list[str]] = field(default_factory=dict)
     head_action_name: str = ""
     head_bone: str = ""
+    armature_action_name: str = ""
+    bone_channels: list[str] = field(default_factory=list)
+    mouth_bones: list[str] = field(default_factory=list)
+    jaw_bone: str = ""
+    pose_set: str = ""
 
 
 def resolve_scene(scene_name: str | None) -> Any:
@@ -185,6 +200,7 @@ def prepare(
     language: str = "en",
     vosk_model: str = "",
     face: FaceConfig | None = None,
+    bones: bone_mouth.BoneOptions | None = None,
 ) -> GenerateRequest:
     """Validate inputs on the main thread and snapshot them as plain data.
 
@@ -192,15 +208,32 @@ def prepare(
     else the scene's start frame. ``enhance`` other than "off" cleans the clip before the
     analysis and (with ``add_sound_strip``) plays the cleaned file instead of the original; its
     location is chosen and checked for write access here. ``face`` turns on procedural blinks,
-    brows and head motion (docs/face.md). Raises LipSyncError subclasses with user messages.
+    brows and head motion (docs/face.md). ``bones`` drives a bone mouth (mouth poses, jaw, tongue;
+    docs/bones.md): always on an armature or a mesh with an armature and no shape keys, on a mesh with
+    shape keys only when ``bones.enabled``. Raises LipSyncError subclasses with user messages.
     """
     enhance = check_enhance(enhance)
     face = check_face(face)
     get_recognizer(language or "en", vosk_model=vosk_model)  # unknown language / bad model: refuse early
     scene = resolve_scene(scene_name)
     obj = bpy.data.objects.get(object_name) if object_name else None
-    targets = rig.resolve_targets(obj, viseme_set or "auto", custom_mapping, object_name=object_name)
-    bake.check_bakeable(obj)
+    options = replace(bones) if bones is not None else bone_mouth.BoneOptions()
+    bone_only = rig.is_bone_target(obj)
+    mouth = None
+    if bone_only:
+        mouth = _plan_mouth(obj, options, viseme_set=viseme_set, custom_mapping=custom_mapping)
+        channel_names = list(mouth.poses)
+        if mouth.poses:
+            set_name = (viseme_set or "auto") if custom_mapping else mouth.viseme_set
+        else:  # jaw (and tongue) only: any set gives the same mouth_open
+            set_name, custom_mapping = "oculus", None
+    else:
+        targets = rig.resolve_targets(obj, viseme_set or "auto", custom_mapping, object_name=object_name)
+        bake.check_bakeable(obj)
+        if options.enabled:
+            mouth = _plan_mouth(obj, options)
+        channel_names = list(targets.channel_names)
+        set_name = (viseme_set or "auto") if custom_mapping else targets.viseme_set
     if face.head:
         arm, bone = face_bake.head_target(obj)
         if arm is not None and bone:
@@ -213,8 +246,8 @@ def prepare(
     config = PipelineConfig(
         transcript=transcript or "",
         # With a custom mapping the core merges it over the user's choice again (set "custom").
-        viseme_set=(viseme_set or "auto") if custom_mapping else targets.viseme_set,
-        channel_names=list(targets.channel_names),
+        viseme_set=set_name,
+        channel_names=channel_names,
         custom_mapping=dict(custom_mapping or {}),
         fps=fps,
         strength=float(strength),
@@ -236,7 +269,30 @@ def prepare(
         clip=bake.clip_label(full_audio),
         enhance=enhance,
         enhanced_target=target,
+        mouth=mouth,
+        bone_only=bone_only,
     )
+
+
+def _plan_mouth(
+    obj: Any,
+    options: bone_mouth.BoneOptions,
+    *,
+    viseme_set: str = "auto",
+    custom_mapping: dict[str, dict[str, float]] | None = None,
+) -> bone_mouth.MouthPlan:
+    """The bone-mouth plan for ``obj``'s armature; RigError when it has none or nothing to drive."""
+    arm = face_bake.armature_of(obj)
+    if arm is None or arm.pose is None:
+        raise RigError(
+            f"Bone Mouth is on, but '{obj.name}' has no armature (parent or Armature modifier). Parent the mesh "
+            "to the face rig or turn Bone Mouth off."
+        )
+    plan = bone_mouth.plan_mouth(arm, options, viseme_set=viseme_set or "auto", custom_mapping=custom_mapping)
+    if not plan.drives_anything:
+        raise RigError(bone_mouth.nothing_to_drive_message(obj, arm, options))
+    bone_mouth.check_mouth_bakeable(arm)
+    return plan
 
 
 def check_face(face: FaceConfig | None) -> FaceConfig:
@@ -328,14 +384,35 @@ def apply(request: GenerateRequest, result: LipSyncResult) -> GenerateReport:
             f"The object '{request.object_name}' was deleted or renamed while lip sync was running; "
             "nothing was baked. Select it and generate again."
         )
-    rig.check_object(obj, request.object_name)
+    plan = request.mouth
+    arm = bpy.data.objects.get(plan.armature_name) if plan is not None else face_bake.armature_of(obj)
+    if plan is not None and (arm is None or arm.type != "ARMATURE"):
+        raise RigError(
+            f"The armature '{plan.armature_name}' was deleted or renamed while lip sync was running; nothing was baked."
+        )
+    if plan is not None:
+        bone_mouth.check_mouth_bakeable(arm)
+    if not request.bone_only:
+        rig.check_object(obj, request.object_name)
+        bake.check_bakeable(obj)
     target, written = request.enhanced_target, request.enhanced_written
     if target is not None and written is not None:
         enhanced.commit(written, target)  # the enhanced file exists only once the lip sync succeeded
-    bake_report = bake.bake_curves(
-        obj, result.curves, start_frame=request.start_frame, fps=request.fps, clip=request.clip, scene=scene
-    )
+    bake_report = None
+    if not request.bone_only:
+        bake_report = bake.bake_curves(
+            obj, result.curves, start_frame=request.start_frame, fps=request.fps, clip=request.clip, scene=scene
+        )
     warnings = list(result.warnings)
+    mouth = bone_mouth.MouthBakeReport()
+    if plan is not None:
+        warnings.extend(plan.warnings)
+        mouth = bone_mouth.bake_mouth(
+            arm, plan, result, start_frame=request.start_frame, fps=request.fps, clip=request.clip
+        )
+        warnings.extend(mouth.warnings)
+    elif arm is not None:
+        bone_mouth.remove_mouth(arm)  # Bone Mouth off: its previous keys go, the head layer stays
     face = request.config.face
     head = face_bake.bake_head(
         obj, result.face_curves if face.head else None, start_frame=request.start_frame, fps=request.fps,
@@ -352,7 +429,7 @@ def apply(request: GenerateRequest, result: LipSyncResult) -> GenerateReport:
     for layer, on in (("blink", face.blink), ("brows", face.brows)):
         if on and not face_channels.get(layer):
             warnings.append(f"Face Motion: '{obj.name}' has no {layer} shape keys (docs/face.md); {layer} not keyed.")
-    unmatched = [c for c in bake_report.skipped if c not in SILENT_CHANNELS]
+    unmatched = [c for c in bake_report.skipped if c not in SILENT_CHANNELS] if bake_report is not None else []
     if unmatched:
         warnings.append(f"No shape key for channel(s) {', '.join(unmatched)} on '{obj.name}'; not keyed.")
     duration = float(result.duration)
@@ -374,16 +451,18 @@ def apply(request: GenerateRequest, result: LipSyncResult) -> GenerateReport:
         warnings.extend(enhanced.restore_original(scene, request.audio_path, request.start_frame))
     else:
         strips.extend_frame_end(scene, frame_end)
+    times = result.viseme_curves.times
+    span = (float(times[-1]) - float(times[0])) * request.fps if len(times) else 0.0
     return GenerateReport(
         result=result,
         object_name=obj.name,
-        action_name=bake_report.action_name,
+        action_name=bake_report.action_name if bake_report is not None else mouth.action_name,
         viseme_set=result.viseme_set,
-        channels=bake_report.channels,
+        channels=bake_report.channels if bake_report is not None else [],
         frame_start=request.start_frame,
         frame_end=frame_end,
-        frames_keyed=round(bake_report.frame_end - bake_report.frame_start) + 1,
-        keys_written=bake_report.keys_written,
+        frames_keyed=round(bake_report.frame_end - bake_report.frame_start if bake_report is not None else span) + 1,
+        keys_written=(bake_report.keys_written if bake_report is not None else 0) + mouth.keys_written,
         strip_name=strip_name,
         enhanced_path=target.blend_path if target is not None and request.add_sound_strip else "",
         original_strip_name=original_strip_name,
@@ -391,6 +470,11 @@ def apply(request: GenerateRequest, result: LipSyncResult) -> GenerateReport:
         face_channels=face_channels,
         head_action_name=head.action_name if head.keys_written else "",
         head_bone=head.bone_name if head.keys_written else "",
+        armature_action_name=mouth.action_name if mouth.keys_written else "",
+        bone_channels=list(mouth.channels),
+        mouth_bones=list(mouth.bones),
+        jaw_bone=plan.jaw_bone if plan is not None and plan.jaw_bone in mouth.bones else "",
+        pose_set=plan.viseme_set if plan is not None else "",
     )
 
 
@@ -456,13 +540,14 @@ def generate(
     language: str = "en",
     vosk_model: str = "",
     face: FaceConfig | None = None,
+    bones: bone_mouth.BoneOptions | None = None,
     progress: ProgressFn | None = None,
     cancel: CancelToken | None = None,
 ) -> GenerateReport:
     """Lip-sync ``object_name`` to ``audio_path`` and bake it (blocking, main thread).
 
     Args:
-        object_name: mesh with mouth shape keys.
+        object_name: mesh with mouth shape keys, or an armature (bone mouth).
         audio_path: clip file (WAV/FLAC/OGG/MP3; ``//`` paths are relative to the .blend).
         transcript: the line's text ("" = recognize speech).
         viseme_set: "auto" (detect from shape-key names) or a preset name.
@@ -480,6 +565,11 @@ def generate(
         vosk_model: Vosk model folder for recognition without a transcript in other languages.
         face: procedural face layers (blinks, brows, head motion on the armature's head bone),
             per-layer strength, level and seed; None = off (docs/face.md).
+        bones: bone mouth (mouth poses from a pose-marker action or pose-asset actions, jaw from
+            ``mouth_open``, tongue from ``tongue_up``; docs/bones.md). Always used when ``object_name``
+            is an armature or a mesh with an armature and no shape keys; on a mesh with shape keys
+            only with ``enabled=True``. None = ``BoneOptions()``: no poses, jaw and tongue on (which
+            matters only for bone-only targets, since ``enabled`` is False).
         progress: callable(fraction in [0, 1], stage name).
         cancel: CancelToken to stop the analysis.
 
@@ -503,6 +593,7 @@ def generate(
         language=language,
         vosk_model=vosk_model,
         face=face,
+        bones=bones,
     )
     try:
         result = analyze(request, progress=progress or no_progress, cancel=cancel)

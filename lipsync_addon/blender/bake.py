@@ -262,3 +262,168 @@ def bake_curves(
     report.frame_end = float(frames[-1])
     key.update_tag()
     return report
+
+
+# --------------------------------------------------------------------------- layers on armatures
+
+#: Custom property of an owned armature action: {layer: ["data_path#index", ...]}.
+LAYERS_TAG = "lipsync_layers"
+#: Layer that channels listed only in the older flat :data:`CHANNELS_TAG` list belong to.
+LEGACY_LAYER = "head"
+#: Keyframe interpolation of layer channels (index into :data:`INTERPOLATIONS`).
+_LINEAR = INTERPOLATIONS.index("LINEAR")
+
+
+@dataclass
+class LayerReport:
+    """What :func:`bake_layer` / :func:`remove_layer` did.
+
+    Attributes:
+        action_name: the owned action ("" when there was none to touch).
+        channels: ``data_path#index`` keys written.
+        keys_written: keyframes written after key reduction.
+        removed: fcurves of this layer removed before writing (or by :func:`remove_layer`).
+        conflicts: channels not written because a user fcurve or another layer holds them.
+    """
+
+    action_name: str = ""
+    channels: list[str] = field(default_factory=list)
+    keys_written: int = 0
+    removed: int = 0
+    conflicts: list[str] = field(default_factory=list)
+
+
+def channel_key(data_path: str, index: int) -> str:
+    """``data_path#index``: how layer channels are recorded on the action."""
+    return f"{data_path}#{int(index)}"
+
+
+def _split_key(key: str) -> tuple[str, int]:
+    path, _, index = str(key).rpartition("#")
+    return (path, int(index or 0)) if path else (str(key), 0)
+
+
+def owned_layers(action: Any) -> dict[str, list[str]]:
+    """Layer -> channel keys the add-on wrote into ``action``.
+
+    Channels listed only in the flat :data:`CHANNELS_TAG` list (actions baked before layers
+    existed) count as the :data:`LEGACY_LAYER` ("head") layer.
+    """
+    raw = action.get(LAYERS_TAG)
+    layers: dict[str, list[str]] = {}
+    if raw is not None:
+        for name in raw.keys():  # noqa: SIM118 (IDPropertyGroup)
+            layers[str(name)] = [str(k) for k in raw[name]]
+    listed = {k for keys in layers.values() for k in keys}
+    legacy = [str(k) for k in action.get(CHANNELS_TAG, []) if str(k) not in listed and "#" in str(k)]
+    if legacy:
+        layers.setdefault(LEGACY_LAYER, []).extend(legacy)
+    return layers
+
+
+def _store_layers(action: Any, layers: dict[str, list[str]]) -> None:
+    action[LAYERS_TAG] = {name: keys for name, keys in layers.items() if keys}
+    action[CHANNELS_TAG] = [k for keys in layers.values() for k in keys]  # the flat list stays complete
+
+
+def _remove_keys(datablock: Any, action: Any, keys: list[str]) -> int:
+    removed = 0
+    for key in keys:
+        fcurve = compat.find_fcurve(action, datablock, *_split_key(key))
+        if fcurve is not None:
+            compat.remove_fcurve(action, datablock, fcurve)
+            removed += 1
+    return removed
+
+
+def check_action_free(datablock: Any, what: str, hint: str) -> None:
+    """Raise :class:`RigError` if ``datablock`` plays an action the add-on did not create (or is in tweak mode).
+
+    Args:
+        datablock: an object (armature) or other animatable ID.
+        what: how to name it in the message, e.g. "The armature 'Rig'".
+        hint: the way out, appended to the message (e.g. "or turn Head Motion off").
+    """
+    anim = datablock.animation_data
+    if anim is None:
+        return
+    if anim.use_tweak_mode:
+        raise RigError(f"{what} is in NLA tweak mode. Leave tweak mode, then generate again.")
+    if anim.action is not None and not is_owned(anim.action):
+        raise RigError(
+            f"{what} already uses the action '{anim.action.name}', which Lip Sync did not create. Lip Sync never "
+            f"modifies your actions, so nothing was changed. Unassign it (or push it down to an NLA strip){hint}, "
+            "then generate again."
+        )
+
+
+def remove_layer(datablock: Any, layer: str) -> LayerReport:
+    """Delete the fcurves of ``layer`` from ``datablock``'s owned action (other layers and user fcurves stay)."""
+    anim = datablock.animation_data
+    action = anim.action if anim is not None else None
+    report = LayerReport()
+    if action is None or not is_owned(action):
+        return report
+    layers = owned_layers(action)
+    report.removed = _remove_keys(datablock, action, layers.pop(layer, []))
+    _store_layers(action, layers)
+    report.action_name = action.name
+    return report
+
+
+def bake_layer(
+    datablock: Any,
+    layer: str,
+    channels: dict[tuple[str, int], np.ndarray],
+    frames: np.ndarray,
+    *,
+    action_name: str,
+    group: str = GROUP_NAME,
+    reduce: bool = True,
+) -> LayerReport:
+    """Write one layer's channels into ``datablock``'s owned action, replacing only that layer's previous keys.
+
+    Ownership is recorded per layer (:data:`LAYERS_TAG`), so re-baking "mouth" never touches the "head"
+    channels and vice versa. A channel already held by another layer or by a user fcurve in the owned
+    action is not written (listed in ``conflicts``). The caller checks first that the datablock plays
+    no user action (:func:`check_action_free`).
+
+    Args:
+        datablock: the animated ID (an armature object).
+        layer: layer name ("head", "mouth", ...).
+        channels: (data_path, array index) -> (n,) values, one per frame.
+        frames: (n,) scene frames of the samples.
+        action_name: name of a new owned action (an assigned owned action is reused and renamed).
+        group: fcurve group of the written channels.
+        reduce: drop keys on straight lines (lossless with linear interpolation).
+    """
+    action = _owned_action_for(datablock, action_name)
+    compat.assign_action(datablock, action)
+    layers = owned_layers(action)
+    report = LayerReport(action_name=action.name)
+    report.removed = _remove_keys(datablock, action, layers.pop(layer, []))
+    others = {k for keys in layers.values() for k in keys}
+    frames = np.asarray(frames, dtype=np.float64)
+    written: list[str] = []
+    for (path, index), raw in channels.items():
+        key = channel_key(path, index)
+        if key in others or compat.find_fcurve(action, datablock, path, index) is not None:
+            report.conflicts.append(key)
+            continue
+        values = np.asarray(raw, dtype=np.float64)
+        idx = reduce_keys(values) if reduce else np.arange(len(values))
+        co = np.empty(2 * len(idx), dtype=np.float32)
+        co[0::2], co[1::2] = frames[idx], values[idx]
+        fcurve = compat.new_fcurve(action, datablock, path, index, group)
+        points = fcurve.keyframe_points
+        points.add(len(idx))
+        points.foreach_set("co", co)
+        points.foreach_set("interpolation", np.full(len(idx), _LINEAR, dtype=np.int32))
+        fcurve.update()
+        written.append(key)
+        report.keys_written += len(idx)
+    layers[layer] = written
+    _store_layers(action, layers)
+    action[OWNER_TAG] = True
+    report.channels = written
+    return report

@@ -113,6 +113,18 @@ def new_fcurve(action: Any, datablock: Any, data_path: str, index: int = 0, grou
     return action.fcurves.new(data_path, index=index, action_group=group)
 
 
+def every_fcurve(action: Any) -> list[Any]:
+    """Every fcurve of ``action`` whoever it animates (all slots on 4.4+); for reading an unassigned action."""
+    if not uses_slotted_actions():
+        return list(action.fcurves)
+    out: list[Any] = []
+    for layer in action.layers:
+        for strip in layer.strips:
+            for bag in getattr(strip, "channelbags", ()):
+                out.extend(bag.fcurves)
+    return out
+
+
 # --------------------------------------------------------------------------- sequencer
 
 

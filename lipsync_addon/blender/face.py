@@ -4,8 +4,9 @@ The armature is the mesh's parent (if an armature) or the object of its first Ar
 The head bone is found by name (Rigify ``head``/``neck``, Mixamo ``mixamorig:Head``, CC4
 ``CC_Base_Head``, VRM ``J_Bip_C_Head``; core/animate/data/face_targets.json). Keys go into an
 action on the armature object that the add-on owns (same tags as :mod:`.bake`); a user action is
-never modified (:func:`check_head_bakeable` refuses). Re-running replaces only the channels listed
-in ``action["lipsync_channels"]``; with the head layer off they are removed.
+never modified (:func:`check_head_bakeable` refuses). The channels are the "head" layer of that
+action (:func:`.bake.bake_layer`): re-running replaces only them, the bone mouth ("mouth" layer) and
+user fcurves stay; with the head layer off they are removed.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ import bpy
 import numpy as np
 
 from ..core.animate import procedural
-from ..core.types import Curves, RigError
-from . import bake, compat
+from ..core.types import Curves
+from . import bake
 
 #: fcurve group of the head channels.
 HEAD_GROUP = "Lip Sync Head"
@@ -35,8 +36,15 @@ class HeadBakeReport:
     removed: int = 0
 
 
+#: Layer name of the head channels in the armature's owned action.
+HEAD_LAYER = "head"
+
+
 def armature_of(obj: Any) -> Any:
-    """The armature deforming ``obj`` (parent, else first Armature modifier's object), or None."""
+    """The armature of ``obj``: itself if an armature, else its parent armature, else its first
+    Armature modifier's object; None if it has none."""
+    if getattr(obj, "type", "") == "ARMATURE":
+        return obj
     parent = getattr(obj, "parent", None)
     if parent is not None and parent.type == "ARMATURE":
         return parent
@@ -56,17 +64,7 @@ def head_target(obj: Any) -> tuple[Any, str]:
 
 def check_head_bakeable(arm: Any) -> None:
     """Raise :class:`RigError` if the armature plays a user action (nothing is changed then)."""
-    anim = arm.animation_data
-    if anim is None:
-        return
-    if anim.use_tweak_mode:
-        raise RigError(f"The armature '{arm.name}' is in NLA tweak mode. Leave tweak mode, then generate again.")
-    if anim.action is not None and not bake.is_owned(anim.action):
-        raise RigError(
-            f"The armature '{arm.name}' already uses the action '{anim.action.name}', which Lip Sync did not "
-            "create. Lip Sync never modifies your actions, so nothing was changed. Unassign it (or push it down "
-            "to an NLA strip) or turn Head Motion off, then generate again."
-        )
+    bake.check_action_free(arm, f"The armature '{arm.name}'", " or turn Head Motion off")
 
 
 def _rotation_path(pbone: Any) -> tuple[str, list[int]]:
@@ -91,18 +89,6 @@ def _quaternions(pitch: np.ndarray, yaw: np.ndarray, roll: np.ndarray) -> np.nda
     return np.stack([w, x, y, z], axis=1)
 
 
-def _remove_owned(arm: Any, action: Any) -> int:
-    removed = 0
-    for entry in list(action.get(bake.CHANNELS_TAG, [])):
-        path, _, index = str(entry).rpartition("#")
-        fcurve = compat.find_fcurve(action, arm, path, int(index or 0))
-        if fcurve is not None:
-            compat.remove_fcurve(action, arm, fcurve)
-            removed += 1
-    action[bake.CHANNELS_TAG] = []
-    return removed
-
-
 def bake_head(
     obj: Any, curves: Curves | None, *, start_frame: float, fps: float, clip: str = "clip"
 ) -> HeadBakeReport:
@@ -124,23 +110,13 @@ def bake_head(
     wanted = curves is not None and all(c in curves.channels for c in procedural.ROTATION_CHANNELS)
     if arm is None:
         return report
-    anim = arm.animation_data
-    current = anim.action if anim is not None else None
     if not wanted:
-        if current is not None and bake.is_owned(current):
-            report.removed = _remove_owned(arm, current)
-            report.action_name = current.name
+        removed = bake.remove_layer(arm, HEAD_LAYER)
+        report.removed, report.action_name = removed.removed, removed.action_name
         return report
     if not bone:
         return report
     check_head_bakeable(arm)
-    if current is not None and bake.is_owned(current):
-        action = current
-    else:
-        action = bpy.data.actions.new(bake.action_name_for(arm.name, clip))
-        action[bake.OWNER_TAG] = True
-    compat.assign_action(arm, action)
-    report.removed = _remove_owned(arm, action)
 
     assert curves is not None
     pbone = arm.pose.bones[bone]
@@ -157,21 +133,16 @@ def bake_head(
     else:
         values = np.column_stack([pitch, yaw, roll])
     frames = float(start_frame) + np.asarray(curves.times, dtype=np.float64) * float(fps)
-    written: list[str] = []
-    for col, index in enumerate(indices):
-        column = values[:, col]
-        idx = bake.reduce_keys(column)
-        co = np.empty(2 * len(idx), dtype=np.float32)
-        co[0::2], co[1::2] = frames[idx], column[idx]
-        fcurve = compat.new_fcurve(action, arm, path, index, HEAD_GROUP)
-        fcurve.keyframe_points.add(len(idx))
-        fcurve.keyframe_points.foreach_set("co", co)
-        fcurve.keyframe_points.foreach_set("interpolation", np.full(len(idx), 1, dtype=np.int32))
-        fcurve.update()
-        written.append(f"{path}#{index}")
-        report.keys_written += len(idx)
-    action[bake.CHANNELS_TAG] = written
+    layer = bake.bake_layer(
+        arm,
+        HEAD_LAYER,
+        {(path, index): values[:, col] for col, index in enumerate(indices)},
+        frames,
+        action_name=bake.action_name_for(arm.name, clip),
+        group=HEAD_GROUP,
+    )
+    action = bpy.data.actions[layer.action_name]
     action["lipsync_object"] = obj.name
     action["lipsync_clip"] = clip
-    report.action_name = action.name
+    report.removed, report.keys_written, report.action_name = layer.removed, layer.keys_written, layer.action_name
     return report

@@ -72,6 +72,7 @@ def build_request(context: Any, op: Any) -> api.GenerateRequest:
 
     mapping = api.load_custom_mapping(preferences.custom_mapping_path(context))
     viseme_set = "auto"
+    bones = properties.object_bone_options(obj) if obj is not None else None
     if obj is not None and getattr(obj, "lipsync", None) is not None:
         viseme_set = obj.lipsync.viseme_set or "auto"
         for viseme, targets in properties.object_mapping_overrides(obj).items():
@@ -95,6 +96,7 @@ def build_request(context: Any, op: Any) -> api.GenerateRequest:
             blink_strength=settings.face_blink_strength, brows_strength=settings.face_brows_strength,
             head_strength=settings.face_head_strength, level=settings.face_level, seed=settings.face_seed,
         ),
+        bones=bones,
     )
 
 
@@ -145,8 +147,11 @@ def _store_report(context: Any, report: api.GenerateReport) -> None:
 
 def done_message(report: api.GenerateReport) -> str:
     """One-line summary of a finished generate, for the status report and the panel."""
+    bones = (
+        f", {len(report.mouth_bones)} mouth bones in '{report.armature_action_name}'" if report.mouth_bones else ""
+    )
     return (
-        f"Lip sync: {len(report.channels)} shape keys keyed on '{report.object_name}', frames "
+        f"Lip sync: {len(report.channels)} shape keys keyed on '{report.object_name}'{bones}, frames "
         f"{report.frame_start}-{report.frame_end} ({report.viseme_set}), action '{report.action_name}'."
     )
 

@@ -125,8 +125,10 @@ class LIPSYNC_PT_main(bpy.types.Panel):
             box.label(text=obj.name, icon="OBJECT_DATA")
             if getattr(obj, "lipsync", None) is not None:
                 box.prop(obj.lipsync, "viseme_set")
-            detected, problem = detected_viseme_set(obj)
-            if detected:
+            detected, problem = detected_viseme_set(obj) if not rig.is_bone_target(obj) else ("", "")
+            if rig.is_bone_target(obj):
+                box.label(text="No shape keys: the bone mouth is used", icon="BONE_DATA")
+            elif detected:
                 box.label(text=f"Viseme set: {detected}", icon="CHECKMARK")
             else:
                 _wrapped(box, problem, icon="ERROR")
@@ -228,7 +230,64 @@ class LIPSYNC_PT_face(bpy.types.Panel):
         layout.prop(settings, "face_seed")
 
 
-CLASSES = (LIPSYNC_UL_mapping, LIPSYNC_PT_main, LIPSYNC_PT_warnings, LIPSYNC_PT_mapping, LIPSYNC_PT_face)
+class LIPSYNC_PT_bones(bpy.types.Panel):
+    """Bone mouth: viseme poses, jaw and tongue bones of the armature (docs/bones.md)."""
+
+    bl_idname = "LIPSYNC_PT_bones"
+    bl_label = "Bone Mouth"
+    bl_space_type = "VIEW_3D"
+    bl_region_type = "UI"
+    bl_category = "Lip Sync"
+    bl_parent_id = "LIPSYNC_PT_main"
+    bl_options: ClassVar[set[str]] = {"DEFAULT_CLOSED"}
+
+    @classmethod
+    def poll(cls, context: Any) -> bool:
+        obj = context.active_object
+        return obj is not None and getattr(obj, "lipsync", None) is not None
+
+    def draw_header(self, context: Any) -> None:
+        obj = context.active_object
+        row = self.layout.row()
+        row.active = not rig.is_bone_target(obj)  # bone-only targets always use it
+        row.prop(obj.lipsync, "bone_mouth", text="")
+
+    def draw(self, context: Any) -> None:
+        from ..core.animate import poses
+        from .face import armature_of
+
+        obj = context.active_object
+        settings = obj.lipsync
+        layout = self.layout
+        arm = armature_of(obj)
+        if arm is None:
+            _wrapped(layout, "No armature: parent the mesh to the face rig (or add an Armature modifier).", "INFO")
+            return
+        layout.active = bool(settings.bone_mouth) or rig.is_bone_target(obj)
+        layout.label(text=f"Armature: {arm.name}", icon="ARMATURE_DATA")
+        layout.prop(settings, "pose_action")
+        row = layout.row()
+        row.active = settings.pose_action is None
+        row.prop(settings, "pose_prefix")
+        names = [b.name for b in arm.pose.bones] if arm.pose is not None else []
+        row = layout.row(align=True)
+        row.prop(settings, "jaw")
+        sub = row.row(align=True)
+        sub.active = bool(settings.jaw)
+        sub.prop(settings, "jaw_angle", text="Angle")
+        jaw = poses.find_jaw_bone(names)
+        layout.label(text=f"Jaw bone: {jaw}" if jaw else "No jaw bone found", icon="BONE_DATA" if jaw else "INFO")
+        layout.prop(settings, "tongue")
+
+
+CLASSES = (
+    LIPSYNC_UL_mapping,
+    LIPSYNC_PT_main,
+    LIPSYNC_PT_warnings,
+    LIPSYNC_PT_mapping,
+    LIPSYNC_PT_face,
+    LIPSYNC_PT_bones,
+)
 
 
 def draw_export_menu(self: Any, context: Any) -> None:  # noqa: ARG001 (Blender passes it)

@@ -51,16 +51,50 @@ class LIPSYNC_PG_mapping_entry(bpy.types.PropertyGroup):
     weight: FloatProperty(name="Weight", default=1.0, min=0.0, max=1.0)
 
 
+def _pose_action_poll(_self: Any, action: Any) -> bool:
+    """Offer only actions with pose markers that Lip Sync did not create (the user's pose libraries)."""
+    return len(action.pose_markers) > 0 and not bool(action.get("lipsync_generated", False))
+
+
 class LIPSYNC_PG_object(bpy.types.PropertyGroup):
     """Per-character settings (Object.lipsync)."""
 
     viseme_set: EnumProperty(
         name="Viseme Set",
-        description="Naming of the mouth shape keys; Auto detects it from their names",
+        description="Naming of the mouth shape keys (or mouth poses); Auto detects it from their names",
         items=_viseme_set_items,
     )
     mapping: CollectionProperty(type=LIPSYNC_PG_mapping_entry, name="Custom Mapping")
     mapping_index: IntProperty(name="Active Mapping Entry", default=0)
+    bone_mouth: BoolProperty(
+        name="Bone Mouth",
+        default=False,
+        description="Also drive the mouth bones of the mesh's armature (an armature, or a mesh without shape "
+        "keys, always uses its bones)",
+    )
+    pose_action: PointerProperty(
+        type=bpy.types.Action,
+        name="Pose Action",
+        poll=_pose_action_poll,
+        description="Your pose library: an action with one pose marker per mouth pose, named after a viseme "
+        "(MBP, AI, O ... or viseme_PP, viseme_aa ...); it is only read, never changed",
+    )
+    pose_prefix: StringProperty(
+        name="Pose Prefix",
+        description="Or: the mouth poses are actions / pose assets named <prefix><viseme> (e.g. Mouth_MBP)",
+    )
+    jaw: BoolProperty(name="Jaw", default=True, description="Open the jaw bone with the mouth (unless a pose keys it)")
+    jaw_angle: FloatProperty(
+        name="Jaw Angle",
+        default=0.3,
+        min=0.0,
+        max=1.2,
+        subtype="ANGLE",
+        description="Jaw rotation when the mouth is fully open (about the bone's X axis, chin down)",
+    )
+    tongue: BoolProperty(
+        name="Tongue", default=True, description="Raise the tongue bone on tongue sounds (when the analysis has them)"
+    )
 
 
 class LIPSYNC_PG_scene(bpy.types.PropertyGroup):
@@ -179,6 +213,23 @@ def remove_pointers() -> None:
     ):
         if hasattr(owner, attr):
             delattr(owner, attr)
+
+
+def object_bone_options(obj: Any) -> Any:
+    """The object's Bone Mouth panel settings as a :class:`.bones.BoneOptions` (defaults without settings)."""
+    from .bones import BoneOptions
+
+    settings = getattr(obj, "lipsync", None)
+    if settings is None:
+        return BoneOptions()
+    return BoneOptions(
+        enabled=bool(settings.bone_mouth),
+        pose_action=settings.pose_action.name if settings.pose_action is not None else "",
+        pose_prefix=settings.pose_prefix.strip(),
+        jaw=bool(settings.jaw),
+        jaw_angle=float(settings.jaw_angle),
+        tongue=bool(settings.tongue),
+    )
 
 
 def object_mapping_overrides(obj: Any) -> dict[str, dict[str, float]]:

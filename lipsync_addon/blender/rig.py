@@ -44,7 +44,8 @@ def check_object(obj: Any, object_name: str = "") -> list[str]:
     """Validate that ``obj`` can carry lip sync; return its shape-key names.
 
     Raises :class:`RigError` with a user-facing message for: no object, an
-    armature (face bones are not supported yet), no shape-key data, no shape keys.
+    armature (use :func:`is_bone_target` first: armatures get a bone mouth), no shape-key data,
+    no shape keys.
     """
     if obj is None:
         raise RigError(
@@ -54,16 +55,31 @@ def check_object(obj: Any, object_name: str = "") -> list[str]:
             else "No object selected. Select the character's mesh (the one with mouth shape keys)."
         )
     if obj.type == "ARMATURE":
-        raise RigError(f"'{obj.name}' is an armature. Lip Sync animates shape keys: select the face mesh instead.")
+        raise RigError(f"'{obj.name}' is an armature: it has no shape keys. Use its bone mouth (docs/bones.md).")
     if obj.type not in {"MESH", "CURVE", "SURFACE", "LATTICE"}:
         raise RigError(f"'{obj.name}' is a {obj.type.lower()}, not a mesh. Select the face mesh.")
     names = shape_key_names(obj)
     if not names:
         raise RigError(
             f"'{obj.name}' has no shape keys. Lip Sync animates mouth shape keys (e.g. viseme_aa, "
-            "viseme_PP... or ARKit jawOpen, mouthClose...). Add them or pick another mesh."
+            "viseme_PP... or ARKit jawOpen, mouthClose...). Add them, parent the mesh to an armature with a jaw "
+            "bone or mouth poses (docs/bones.md), or pick another mesh."
         )
     return names
+
+
+def is_bone_target(obj: Any) -> bool:
+    """True when ``obj``'s mouth is animated with bones only: an armature, or a mesh without shape keys
+    that has an armature (parent or Armature modifier)."""
+    if obj is None:
+        return False
+    if obj.type == "ARMATURE":
+        return True
+    if obj.type not in {"MESH", "CURVE", "SURFACE", "LATTICE"} or shape_key_names(obj):
+        return False
+    from .face import armature_of
+
+    return armature_of(obj) is not None
 
 
 def resolve_targets(
