@@ -52,7 +52,7 @@ def demo_face() -> object:
     """The demo's face motion settings: every layer, natural level, seed 0."""
     from lipsync_addon.core.types import FaceConfig
 
-    return FaceConfig(blink=True, brows=True, head=True, level=DEMO_FACE_LEVEL, seed=0)
+    return FaceConfig(blink=True, brows=True, head=True, gaze=True, level=DEMO_FACE_LEVEL, seed=0)
 
 
 def build_scene(fps: int = DEMO_FPS) -> object:
@@ -122,6 +122,7 @@ def run_demo(out: Path, *, render: bool, preview_seconds: float | None, still: P
     _log(
         "face motion: " + ", ".join(f"{layer}: {len(names)} channels" for layer, names in report.face_channels.items())
         + (f"; head bone '{report.head_bone}' (action '{report.head_action_name}')" if report.head_bone else "")
+        + (f"; eye bones {', '.join(report.gaze_bones)}" if report.gaze_bones else "")
     )
     for warning in report.warnings:
         _log(f"warning: {warning}")

@@ -105,6 +105,7 @@ class GenerateReport:
         face_channels: face layer -> shape keys (or head channels) it keyed.
         head_action_name: the add-on's action on the armature with the head motion ("" if none).
         head_bone: the bone that received the head motion ("" if none).
+        gaze_bones: the eye bones that received the gaze (none when the rig has no eye bones).
         armature_action_name: the add-on's action on the armature with the bone mouth ("" if none).
         bone_channels: bone-mouth channels keyed (``pose.bones["jaw"].rotation_quaternion#1`` ...).
         mouth_bones: bones that received bone-mouth keys.
@@ -128,6 +129,7 @@ class GenerateReport:
     face_channels: dict[str, list[str]] = field(default_factory=dict)
     head_action_name: str = ""
     head_bone: str = ""
+    gaze_bones: list[str] = field(default_factory=list)
     armature_action_name: str = ""
     bone_channels: list[str] = field(default_factory=list)
     mouth_bones: list[str] = field(default_factory=list)
@@ -238,6 +240,10 @@ def prepare(
         arm, bone = face_bake.head_target(obj)
         if arm is not None and bone:
             face_bake.check_head_bakeable(arm)
+    if face.gaze:
+        arm, eyes = face_bake.eye_targets(obj)
+        if arm is not None and all(eyes):
+            bake.check_action_free(arm, f"The armature '{arm.name}'", " or turn Gaze off")
     full_audio = _check_audio_path(audio_path)
     if start_frame is None:
         existing = strips.find_strips_for_file(scene, full_audio)
@@ -302,7 +308,11 @@ def check_face(face: FaceConfig | None) -> FaceConfig:
     face = replace(face) if face is not None else FaceConfig()
     if face.level not in procedural.LEVELS:
         raise LipSyncError(f"Unknown face motion level '{face.level}'. Choose one of: {', '.join(procedural.LEVELS)}.")
-    for name in ("blink_strength", "brows_strength", "head_strength"):
+    if face.expression not in procedural.EXPRESSIONS:
+        raise LipSyncError(
+            f"Unknown expression '{face.expression}'. Choose one of: {', '.join(procedural.EXPRESSIONS)}."
+        )
+    for name in ("blink_strength", "brows_strength", "head_strength", "gaze_strength", "expression_strength"):
         value = float(getattr(face, name))
         if not 0.0 <= value <= 2.0:
             raise LipSyncError(f"Face motion {name.replace('_', ' ')} must be between 0 and 2, not {value}.")
@@ -423,12 +433,23 @@ def apply(request: GenerateRequest, result: LipSyncResult) -> GenerateReport:
             f"Head Motion: '{obj.name}' has no armature with a head or neck bone (parent or Armature modifier); "
             "no head motion was keyed."
         )
+    gaze = face_bake.bake_gaze(
+        obj, result.face_curves if face.gaze else None, start_frame=request.start_frame, fps=request.fps,
+        clip=request.clip,
+    )
     face_channels = dict(result.face_channels)
     if not head.keys_written:
         face_channels.pop("head", None)
-    for layer, on in (("blink", face.blink), ("brows", face.brows)):
+    if gaze.keys_written:
+        face_channels["gaze"] = [*face_channels.get("gaze", []), *gaze.bones]
+    for layer, on, what in (
+        ("blink", face.blink, "blink shape keys"),
+        ("brows", face.brows, "brow shape keys"),
+        ("gaze", face.gaze, "eye-look shape keys or eye bones"),
+        ("expression", face.expression != "neutral", f"{face.expression} shape keys"),
+    ):
         if on and not face_channels.get(layer):
-            warnings.append(f"Face Motion: '{obj.name}' has no {layer} shape keys (docs/face.md); {layer} not keyed.")
+            warnings.append(f"Face Motion: '{obj.name}' has no {what} (docs/face.md); {layer} not keyed.")
     unmatched = [c for c in bake_report.skipped if c not in SILENT_CHANNELS] if bake_report is not None else []
     if unmatched:
         warnings.append(f"No shape key for channel(s) {', '.join(unmatched)} on '{obj.name}'; not keyed.")
@@ -470,6 +491,7 @@ def apply(request: GenerateRequest, result: LipSyncResult) -> GenerateReport:
         face_channels=face_channels,
         head_action_name=head.action_name if head.keys_written else "",
         head_bone=head.bone_name if head.keys_written else "",
+        gaze_bones=list(gaze.bones) if gaze.keys_written else [],
         armature_action_name=mouth.action_name if mouth.keys_written else "",
         bone_channels=list(mouth.channels),
         mouth_bones=list(mouth.bones),

@@ -146,3 +146,140 @@ def bake_head(
     action["lipsync_clip"] = clip
     report.removed, report.keys_written, report.action_name = layer.removed, layer.keys_written, layer.action_name
     return report
+
+
+# --------------------------------------------------------------------------- gaze (eye bones)
+
+#: Layer name and fcurve group of the eye-bone gaze channels in the armature's owned action.
+GAZE_LAYER = "gaze"
+GAZE_GROUP = "Lip Sync Gaze"
+
+
+@dataclass
+class GazeBakeReport:
+    """What :func:`bake_gaze` did: armature, (left, right) eye bones, action, keys written, keys removed."""
+
+    armature_name: str = ""
+    bones: tuple[str, str] = ("", "")
+    action_name: str = ""
+    keys_written: int = 0
+    removed: int = 0
+
+
+def eye_targets(obj: Any) -> tuple[Any, tuple[str, str]]:
+    """(armature, (left eye bone, right eye bone)) for ``obj``; (None, ("", "")) without both eye bones."""
+    arm = armature_of(obj)
+    if arm is None or arm.pose is None:
+        return None, ("", "")
+    return arm, procedural.find_eye_bones([b.name for b in arm.pose.bones])
+
+
+def _facing(arm: Any, bones: tuple[str, str]) -> tuple[np.ndarray, np.ndarray]:
+    """(forward, up) unit vectors of the character in armature space.
+
+    Up is +Z. Forward is the eye bones' own direction when they point level (front or back),
+    else -Y (Blender's front view: characters face -Y, so their left is +X).
+    """
+    up = np.array([0.0, 0.0, 1.0])
+    ys = [np.array(arm.data.bones[b].matrix_local.to_3x3().col[1]) for b in bones]
+    direction = np.mean(ys, axis=0)
+    level = direction - up * float(direction @ up)
+    norm = float(np.linalg.norm(level))
+    return (level / norm if norm > 0.7 else np.array([0.0, -1.0, 0.0])), up
+
+
+def _axis_quaternions(axis: np.ndarray, angles: np.ndarray) -> np.ndarray:
+    """(n, 4) w,x,y,z quaternions of rotations by ``angles`` (radians) about the unit ``axis``."""
+    half = np.asarray(angles, dtype=np.float64) / 2.0
+    return np.column_stack([np.cos(half), np.outer(np.sin(half), axis)])
+
+
+def _multiply(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise Hamilton product of (n, 4) quaternions ``a * b`` (w, x, y, z)."""
+    aw, ax, ay, az = a.T
+    bw, bx, by, bz = b.T
+    return np.column_stack([
+        aw * bw - ax * bx - ay * by - az * bz,
+        aw * bx + ax * bw + ay * bz - az * by,
+        aw * by - ax * bz + ay * bw + az * bx,
+        aw * bz + ax * by - ay * bx + az * bw,
+    ])
+
+
+def gaze_local_quaternions(
+    rest: np.ndarray, forward: np.ndarray, up: np.ndarray, yaw: np.ndarray, pitch: np.ndarray
+) -> np.ndarray:
+    """Pose-space quaternions of an eye bone looking ``yaw`` left and ``pitch`` up (radians).
+
+    The turn is about the character's up axis (towards its left), the raise about the horizontal
+    axis forward x up, both in armature space; ``rest`` is the bone's rest orientation (3x3, armature
+    space), so the pose rotation is rest^T R rest (relative to the parent bone, i.e. the head).
+    """
+    yaw_axis = rest.T @ up  # rotating forward towards the left (up x forward): axis forward x left = up
+    pitch_axis = rest.T @ np.cross(forward, up)  # rotating forward towards up
+    return _multiply(_axis_quaternions(yaw_axis, yaw), _axis_quaternions(pitch_axis, pitch))
+
+
+def _in_rotation_mode(pbone: Any, q: np.ndarray) -> np.ndarray:
+    """(n, k) values of the bone's rotation channel for quaternions ``q`` (quaternion, axis-angle or Euler)."""
+    mode = pbone.rotation_mode
+    if mode == "QUATERNION":
+        return q
+    if mode == "AXIS_ANGLE":
+        angle = 2 * np.arccos(np.clip(q[:, 0], -1, 1))
+        s = np.sqrt(np.maximum(1 - q[:, 0] ** 2, 1e-12))
+        axis = np.where(s[:, None] > 1e-6, q[:, 1:] / s[:, None], np.array([0.0, 1.0, 0.0]))
+        return np.column_stack([angle, axis])
+    from mathutils import Quaternion
+
+    out = np.empty((len(q), 3))
+    previous = None
+    for k, row in enumerate(q):
+        euler = Quaternion(row).to_euler(mode, previous) if previous is not None else Quaternion(row).to_euler(mode)
+        out[k] = euler
+        previous = euler
+    return out
+
+
+def bake_gaze(
+    obj: Any, curves: Curves | None, *, start_frame: float, fps: float, clip: str = "clip"
+) -> GazeBakeReport:
+    """Key both eye bones of ``obj``'s armature from ``eye_yaw`` / ``eye_pitch`` (radians), or clear them.
+
+    Args:
+        obj: the animated mesh (or the armature itself).
+        curves: procedural face curves with the gaze channels; None (or no gaze channels) removes
+            what a previous gaze bake wrote (the "gaze" layer of the owned action only).
+        start_frame: scene frame of t = 0 s.
+        fps: frames per second.
+        clip: clip label for the action name.
+
+    Returns:
+        A :class:`GazeBakeReport` (empty when there is no armature with a pair of eye bones).
+    """
+    arm, bones = eye_targets(obj)
+    report = GazeBakeReport(armature_name=arm.name if arm is not None else "", bones=bones)
+    if arm is None:
+        return report
+    if curves is None or not all(c in curves.channels for c in procedural.GAZE_CHANNELS):
+        removed = bake.remove_layer(arm, GAZE_LAYER)
+        report.removed, report.action_name = removed.removed, removed.action_name
+        return report
+    if not all(bones):
+        return report
+    bake.check_action_free(arm, f"The armature '{arm.name}'", " or turn Gaze off")
+    yaw, pitch = (np.asarray(curves.channels[c], dtype=np.float64) for c in procedural.GAZE_CHANNELS)
+    forward, up = _facing(arm, bones)
+    channels: dict[tuple[str, int], np.ndarray] = {}
+    for bone in bones:
+        pbone = arm.pose.bones[bone]
+        rest = np.array(arm.data.bones[bone].matrix_local.to_3x3())
+        values = _in_rotation_mode(pbone, gaze_local_quaternions(rest, forward, up, yaw, pitch))
+        path, indices = _rotation_path(pbone)
+        channels.update({(path, index): values[:, col] for col, index in enumerate(indices)})
+    frames = float(start_frame) + np.asarray(curves.times, dtype=np.float64) * float(fps)
+    layer = bake.bake_layer(
+        arm, GAZE_LAYER, channels, frames, action_name=bake.action_name_for(arm.name, clip), group=GAZE_GROUP
+    )
+    report.removed, report.keys_written, report.action_name = layer.removed, layer.keys_written, layer.action_name
+    return report

@@ -95,6 +95,8 @@ def build_request(context: Any, op: Any) -> api.GenerateRequest:
             blink=settings.face_blink, brows=settings.face_brows, head=settings.face_head,
             blink_strength=settings.face_blink_strength, brows_strength=settings.face_brows_strength,
             head_strength=settings.face_head_strength, level=settings.face_level, seed=settings.face_seed,
+            gaze=settings.face_gaze, gaze_strength=settings.face_gaze_strength,
+            expression=settings.face_expression, expression_strength=settings.face_expression_strength,
         ),
         bones=bones,
     )

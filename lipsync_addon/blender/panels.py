@@ -220,12 +220,17 @@ class LIPSYNC_PT_face(bpy.types.Panel):
     def draw(self, context: Any) -> None:
         settings = context.scene.lipsync
         layout = self.layout
-        for layer in ("blink", "brows", "head"):
+        for layer in ("blink", "brows", "head", "gaze"):
             row = layout.row(align=True)
             row.prop(settings, f"face_{layer}")
             sub = row.row(align=True)
             sub.active = bool(getattr(settings, f"face_{layer}"))
             sub.prop(settings, f"face_{layer}_strength", text="Strength")
+        row = layout.row(align=True)
+        row.prop(settings, "face_expression")
+        sub = row.row(align=True)
+        sub.active = settings.face_expression != "neutral"
+        sub.prop(settings, "face_expression_strength", text="Intensity")
         layout.prop(settings, "face_level")
         layout.prop(settings, "face_seed")
 

@@ -161,6 +161,23 @@ class LIPSYNC_PG_scene(bpy.types.PropertyGroup):
         description="Nods, tilts and drift on the head (or neck) bone of the mesh's armature",
     )
     face_head_strength: FloatProperty(name="Head Strength", default=1.0, min=0.0, max=2.0)
+    face_gaze: BoolProperty(
+        name="Gaze", default=False,
+        description="Saccades and fixations on eye-look shape keys (eyeLook*) and the armature's eye bones",
+    )
+    face_gaze_strength: FloatProperty(name="Gaze Strength", default=1.0, min=0.0, max=2.0)
+    face_expression: EnumProperty(
+        name="Expression",
+        items=[
+            ("neutral", "Neutral", "No held expression"),
+            ("smile", "Smile", "A slight, living smile (mouthSmile, cheekSquint, Joy...)"),
+            ("serious", "Serious", "Pressed lips and a slight frown (mouthPress, browDown...)"),
+        ],
+        default="neutral",
+    )
+    face_expression_strength: FloatProperty(
+        name="Intensity", default=1.0, min=0.0, max=2.0, description="How strong the held expression is"
+    )
     face_level: EnumProperty(
         name="Level",
         items=[

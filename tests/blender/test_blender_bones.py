@@ -127,7 +127,7 @@ def test_pose_markers_close_lips_on_bilabials_and_jaw_opens_on_vowels(rig):
     assert bake.is_owned(action) and action != user and action.name == report.armature_action_name
     assert report.pose_set == "preston_blair" and report.viseme_set == "preston_blair"
     assert report.jaw_bone == "jaw"
-    assert set(report.mouth_bones) == {"jaw", "lip_upper", "lip_lower"}  # no tongue_up channel: tongue quiet
+    assert set(report.mouth_bones) == {"jaw", "lip_upper", "lip_lower", "tongue"}  # tongue_up drives the tongue
     # nothing keyed on channels the rig lacks; the warning names the skipped bone
     assert all("lip_corner" not in path for path, _ in action_values(action, rig))
     assert any("lip_corner.L" in w for w in report.warnings)
@@ -186,7 +186,7 @@ def test_rerun_idempotent_user_keys_untouched_and_layers(rig):
     mesh = make_mesh("Face", PRESET_SHAPE_KEYS["oculus"])
     mesh.parent = rig
     generate("Face")
-    assert action_values(action, rig) == {k: v for k, v in after.items() if k[0].startswith('pose.bones["tongue"]')}
+    assert action_values(action, rig) == {k: v for k, v in after.items() if k[0] == mine.data_path}
 
 
 def test_mouth_and_shape_keys_together_on_a_mesh(rig):
@@ -197,7 +197,7 @@ def test_mouth_and_shape_keys_together_on_a_mesh(rig):
     assert report.viseme_set == "oculus" and report.pose_set == "preston_blair"
     assert mesh.data.shape_keys.animation_data.action.name == report.action_name
     assert report.armature_action_name == rig.animation_data.action.name != report.action_name
-    assert report.jaw_bone == "" and set(report.mouth_bones) == {"lip_upper", "lip_lower"}
+    assert report.jaw_bone == "" and set(report.mouth_bones) == {"lip_upper", "lip_lower", "tongue"}
     # without the bone options the mesh gets its shape keys only (as before)
     report = generate("Face")
     assert report.bone_channels == [] and compat.action_fcurves(rig.animation_data.action, rig) == []
@@ -225,9 +225,8 @@ def test_tongue_follows_tongue_up_when_present(rig):
     assert (plan.jaw_bone, plan.tongue_bone) == ("jaw", "tongue")
     request = api.prepare(rig.name, str(SPEECH), transcript=SPEECH_TEXT, start_frame=1)
     result = api.analyze(request)
-    assert "tongue_up" not in result.curves.channels
     times = result.curves.times
-    result.curves.channels["tongue_up"] = np.clip(np.sin(times * 3.0), 0.0, 1.0)
+    assert result.curves.channels["tongue_up"].max() > 0.6  # "trail", "etc": t/d/n/l raise the tongue tip
     report = api.apply(request, result)
     assert "tongue" in report.mouth_bones
     peak = int(np.argmax(result.curves.channels["tongue_up"]))
@@ -254,8 +253,11 @@ def test_euler_and_axis_angle_bones_and_pose_prefix(scene):
     report = generate("Rig2", bones=BoneOptions(pose_prefix="PA_"))
     assert report.pose_set == "rhubarb"
     keyed = {p for p, _ in action_values(arm.animation_data.action, arm)}
-    assert keyed == {'pose.bones["jaw"].rotation_euler', 'pose.bones["lip_lower"].rotation_axis_angle'}
-    assert len(report.bone_channels) == 3 + 4
+    assert keyed == {
+        'pose.bones["jaw"].rotation_euler', 'pose.bones["lip_lower"].rotation_axis_angle',
+        'pose.bones["tongue"].rotation_quaternion',  # tongue_up on the tongue bone
+    }
+    assert len(report.bone_channels) == 3 + 4 + 4  # Euler jaw, axis-angle lip, quaternion tongue
 
 
 def test_clear_messages_and_user_action_refused(scene):
@@ -340,7 +342,10 @@ def test_batch_script_pose_action_and_no_jaw(rig, tmp_path):
     bpy.ops.wm.open_mainfile(filepath=str(out))
     arm = bpy.data.objects["FaceRig"]
     keyed = {p for p, _ in action_values(arm.animation_data.action, arm)}
-    assert keyed == {'pose.bones["lip_upper"].location', 'pose.bones["lip_lower"].location'}  # --no-jaw
+    assert keyed == {  # --no-jaw: no jaw channel; the tongue follows tongue_up
+        'pose.bones["lip_upper"].location', 'pose.bones["lip_lower"].location',
+        'pose.bones["tongue"].rotation_quaternion',
+    }
 
 
 def test_glb_export_carries_the_bone_mouth(rig, tmp_path):

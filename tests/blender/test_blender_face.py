@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import itertools
+import math
 
 import bpy
 import pytest
 from blender_helpers import ARKIT_GLB, DATA, PRESET_SHAPE_KEYS, fcurve_snapshot, make_mesh
+from mathutils import Vector
 
 from lipsync_addon.blender import api, bake, compat
 from lipsync_addon.core.types import FaceConfig, LipSyncError, RigError
@@ -135,3 +137,85 @@ def test_user_armature_action_refused(scene):
     assert mesh.data.shape_keys.animation_data is None
     with pytest.raises(LipSyncError, match="level"):
         api.generate("Face", str(CLIP), transcript=TEXT, face=FaceConfig(blink=True, level="wild"))
+
+
+def add_eye_rig(mesh, *, pointing: str = "forward", roll: float = 0.0, mode: str = "QUATERNION",
+                names: tuple[str, str] = ("eye.L", "eye.R")):
+    """An armature (head + two eye bones, children of the head) parenting ``mesh``; the face looks to -Y."""
+    arm = bpy.data.objects.new("EyeRig", bpy.data.armatures.new("EyeRig"))
+    bpy.context.scene.collection.objects.link(arm)
+    bpy.context.view_layer.objects.active = arm
+    bpy.ops.object.mode_set(mode="EDIT")
+    head = arm.data.edit_bones.new("head")
+    head.head, head.tail = (0, 0, 0), (0, 0, 1)
+    for name, x in zip(names, (0.3, -0.3), strict=True):  # the character's left eye is at +X
+        eb = arm.data.edit_bones.new(name)
+        eb.head = (x, -0.8, 0.5)
+        eb.tail = (x, -1.0, 0.5) if pointing == "forward" else (x, -0.8, 0.7)  # forward (-Y) or up (Mixamo)
+        eb.roll, eb.parent = roll, head
+    bpy.ops.object.mode_set(mode="OBJECT")
+    for name in names:
+        arm.pose.bones[name].rotation_mode = mode
+    mesh.parent = arm
+    return arm
+
+
+def _look_angles(arm, bone: str) -> tuple[float, float]:
+    """(yaw to the character's left, pitch up) in radians of where the eye bone looks relative to the head
+    (forward = -Y): its own pose rotation, taken to armature space through its rest orientation."""
+    rest = arm.data.bones[bone].matrix_local.to_3x3()
+    rot = rest @ arm.pose.bones[bone].matrix_basis.to_3x3() @ rest.inverted()
+    d = rot @ Vector((0.0, -1.0, 0.0))
+    return math.atan2(d.x, -d.y), math.asin(max(-1.0, min(1.0, d.z)))
+
+
+@pytest.mark.parametrize(
+    ("pointing", "roll", "mode", "names"),
+    [
+        ("forward", 0.0, "QUATERNION", ("eye.L", "eye.R")),
+        ("forward", math.pi / 2, "XYZ", ("DEF-eye.L", "DEF-eye.R")),
+        ("up", 0.7, "AXIS_ANGLE", ("mixamorig:LeftEye", "mixamorig:RightEye")),
+    ],
+)
+def test_gaze_on_eye_bones_looks_where_the_curves_say(scene, pointing, roll, mode, names):
+    mesh = make_mesh("Face", PRESET_SHAPE_KEYS["oculus"])
+    arm = add_eye_rig(mesh, pointing=pointing, roll=roll, mode=mode, names=names)
+    face = FaceConfig(gaze=True, head=True, seed=4)
+    report = api.generate("Face", str(CLIP), transcript=TEXT, face=face, start_frame=1)
+    assert report.gaze_bones == list(names)
+    assert set(names) <= set(report.face_channels["gaze"])
+    layers = bake.owned_layers(arm.animation_data.action)
+    assert set(layers) == {"head", "gaze"}
+    assert all(any(bpy.utils.escape_identifier(n) in key for n in names) for key in layers["gaze"])
+    curves = report.result.face_curves
+    fps = bake.scene_fps(scene)
+    yaws = []
+    for k in range(0, len(curves.times), 37):
+        scene.frame_set(1 + round(curves.times[k] * fps))
+        for bone in names:
+            yaw, pitch = _look_angles(arm, bone)
+            assert yaw == pytest.approx(curves.channels["eye_yaw"][k], abs=2e-3)
+            assert pitch == pytest.approx(curves.channels["eye_pitch"][k], abs=2e-3)
+        yaws.append(yaw)
+    assert max(yaws) - min(yaws) > 0.03  # the eyes really move (several degrees)
+    # gaze off: only the gaze layer goes; the head layer stays
+    report = api.generate("Face", str(CLIP), transcript=TEXT, face=FaceConfig(head=True, seed=4), start_frame=1)
+    assert set(bake.owned_layers(arm.animation_data.action)) == {"head"}
+    assert report.gaze_bones == []
+
+
+def test_gaze_without_eyes_warns_and_user_armature_action_refused(scene):
+    mesh = make_mesh("Face", PRESET_SHAPE_KEYS["oculus"])
+    report = api.generate("Face", str(CLIP), transcript=TEXT, face=FaceConfig(gaze=True, expression="smile"))
+    assert any("eye-look shape keys or eye bones" in w for w in report.warnings)
+    assert any("smile shape keys" in w for w in report.warnings)
+    arm = add_eye_rig(mesh)
+    user = bpy.data.actions.new("MyBlinkTest")
+    compat.assign_action(arm, user)
+    with pytest.raises(RigError, match="MyBlinkTest"):
+        api.generate("Face", str(CLIP), transcript=TEXT, face=FaceConfig(gaze=True))
+    assert arm.animation_data.action == user and len(compat.action_fcurves(user, arm)) == 0
+    with pytest.raises(LipSyncError, match="expression"):
+        api.generate("Face", str(CLIP), transcript=TEXT, face=FaceConfig(expression="angry"))
+    with pytest.raises(LipSyncError, match="gaze strength"):
+        api.generate("Face", str(CLIP), transcript=TEXT, face=FaceConfig(gaze=True, gaze_strength=3.0))

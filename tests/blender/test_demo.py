@@ -112,6 +112,7 @@ for f in range(scene.frame_start, scene.frame_end + 1, 6):
     scene.frame_set(f)
     head_rot.append(list(rig.pose.bones["head"].matrix_basis.to_quaternion()))
 print(json.dumps({
+    "rig_layers": sorted(rig_anim.action["lipsync_layers"].keys()) if rig_anim else [],
     "rig_action": rig_anim.action.name if rig_anim and rig_anim.action else "",
     "head_rot_spread": max(max(q[i] for q in head_rot) - min(q[i] for q in head_rot) for i in range(1, 4)),
     "owned_channels": [str(c) for c in blink],
@@ -163,3 +164,4 @@ def test_demo_command_without_render(tmp_path):
     assert any("brow" in c for c in info["owned_channels"]), info["owned_channels"]
     assert info["rig_action"].startswith("LipSync_DemoHeadRig")
     assert 0.005 < info["head_rot_spread"] < 0.2  # the head moves, gently
+    assert info["rig_layers"] == ["gaze", "head"]  # and the eyes look around (eye.L / eye.R)
