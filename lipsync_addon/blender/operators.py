@@ -383,4 +383,40 @@ class LIPSYNC_OT_mapping_remove(bpy.types.Operator):
         return {"FINISHED"}
 
 
-CLASSES = (LIPSYNC_OT_generate, LIPSYNC_OT_mapping_add, LIPSYNC_OT_mapping_remove)
+class LIPSYNC_OT_sync_to_reference(bpy.types.Operator):
+    """Find where the clip sits in the reference recording or video (GCC-PHAT) and set the Start Frame to it"""
+
+    bl_idname = "lipsync.sync_to_reference"
+    bl_label = "Sync to Reference"
+    bl_options: ClassVar[set[str]] = {"REGISTER", "UNDO"}
+
+    @classmethod
+    def poll(cls, context: Any) -> bool:
+        settings = _scene_settings(context)
+        return settings is not None and settings.clip_source == "FILE" and bool(settings.audio_path.strip())
+
+    def execute(self, context: Any) -> set[str]:
+        settings = _scene_settings(context)
+        if not settings.reference_path.strip():
+            self.report({"ERROR"}, "Choose a Sync Reference first: a recording or video of the same performance.")
+            return {"CANCELLED"}
+        try:
+            frame, result = api.sync_start_frame(
+                bpy.path.abspath(settings.reference_path), bpy.path.abspath(settings.audio_path),
+                scene_name=context.scene.name,
+            )
+        except LipSyncError as exc:
+            self.report({"ERROR"}, str(exc)[:MAX_MESSAGE])
+            return {"CANCELLED"}
+        settings.start_frame = frame
+        for warning in result.warnings:
+            self.report({"WARNING"}, warning[:MAX_MESSAGE])
+        self.report(
+            {"INFO"},
+            f"The clip starts {result.offset * 1000.0:.1f} ms into the reference (confidence {result.confidence:.2f}): "
+            f"Start Frame set to {frame}. Generate Lip Sync to key the mouth and place the sound there.",
+        )
+        return {"FINISHED"}
+
+
+CLASSES = (LIPSYNC_OT_generate, LIPSYNC_OT_mapping_add, LIPSYNC_OT_mapping_remove, LIPSYNC_OT_sync_to_reference)

@@ -93,6 +93,9 @@ class LIPSYNC_PT_main(bpy.types.Panel):
         if settings.clip_source == "FILE":
             box.prop(settings, "audio_path", text="")
             box.prop(settings, "start_frame")
+            row = box.row(align=True)
+            row.prop(settings, "reference_path", text="")
+            row.operator("lipsync.sync_to_reference", text="", icon="UV_SYNC_SELECT")
             box.prop(settings, "add_sound_strip")
         else:
             editor = context.scene.sequence_editor

@@ -124,6 +124,12 @@ class LIPSYNC_PG_scene(bpy.types.PropertyGroup):
     transcript_text: PointerProperty(type=bpy.types.Text, name="Text Block")
     transcript_path: StringProperty(name="Transcript File", subtype="FILE_PATH")
     start_frame: IntProperty(name="Start Frame", default=1, description="Frame where the clip starts")
+    reference_path: StringProperty(
+        name="Sync Reference",
+        subtype="FILE_PATH",
+        description="A recording or video of the same performance (e.g. the camera's own sound): Sync to "
+        "Reference finds where the clip sits in it and sets the Start Frame",
+    )
     strength: FloatProperty(
         name="Strength", default=DEFAULT_STRENGTH, min=0.0, max=2.0, description="Mouth motion amplitude"
     )

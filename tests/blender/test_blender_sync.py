@@ -30,6 +30,32 @@ def test_clip_cut_from_the_reference_lands_on_the_right_frame(scene, tmp_path):
     assert report.frame_start == frame
 
 
+def test_sync_to_reference_button_sets_the_start_frame(scene, tmp_path):
+    import bpy
+
+    data, rate = sf.read(SPEECH, dtype="float32")
+    clip = tmp_path / "pickup é.wav"  # non-ASCII path on purpose
+    sf.write(clip, data[int(1.25 * rate):int(3.5 * rate)], rate)
+    scene.render.fps, scene.render.fps_base = 25, 1.0
+    scene.frame_start = 1
+    settings = scene.lipsync
+    settings.clip_source, settings.audio_path = "FILE", str(clip)
+    assert bpy.ops.lipsync.sync_to_reference.poll()
+    with pytest.raises(RuntimeError, match="Sync Reference"):  # no reference chosen: an error report
+        bpy.ops.lipsync.sync_to_reference()
+    settings.reference_path = str(SPEECH)
+    assert bpy.ops.lipsync.sync_to_reference() == {"FINISHED"}
+    assert settings.start_frame == 1 + round(1.25 * 25)
+    # a recording of something else: refused with the reason, the Start Frame is kept
+    rng = np.random.default_rng(2)
+    other = tmp_path / "other.wav"
+    sf.write(other, (0.1 * rng.standard_normal(16000 * 3)).astype(np.float32), 16000)
+    settings.audio_path = str(other)
+    with pytest.raises(RuntimeError):
+        bpy.ops.lipsync.sync_to_reference()
+    assert settings.start_frame == 1 + round(1.25 * 25)
+
+
 def test_unrelated_clip_is_refused(scene, tmp_path):
     rng = np.random.default_rng(1)
     other = tmp_path / "other.wav"
