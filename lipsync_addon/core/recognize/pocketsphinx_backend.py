@@ -287,6 +287,8 @@ def _mismatch_warnings(piece: _Piece, result: _PieceResult) -> list[str]:
 FILL_SPEECH_GAPS = True
 #: Shortest pause considered for filling, seconds.
 MIN_GAP = 0.06
+#: Audio decoded by the phone loop on each side of a pause being filled, seconds.
+GAP_CONTEXT = 0.6
 
 
 def _fill_speech_gaps(
@@ -305,16 +307,18 @@ def _fill_speech_gaps(
         return phones
     speech = [(piece.offset + r.start, piece.offset + r.end) for r in regions]
 
-    loop: list[tuple[str, float, float, int]] | None = None
     out: list[tuple[str, float, float, int]] = []
+    end = piece.offset + len(piece.pcm) / 2 / ANALYSIS_RATE
     for ph in phones:
         name, a, b, _ = ph
         spans = [(max(a, s), min(b, e)) for s, e in speech if min(b, e) - max(a, s) >= MIN_GAP]
         if name != "SIL" or not spans:
             out.append(ph)
             continue
-        if loop is None:
-            loop = [p for p in _phone_loop(piece.pcm, piece.offset).phones if p[0] != "SIL"]
+        # the phone loop on this pause only (plus context on both sides), not on the whole piece
+        lo, hi = max(piece.offset, spans[0][0] - GAP_CONTEXT), min(end, spans[-1][1] + GAP_CONTEXT)
+        i0, i1 = round((lo - piece.offset) * ANALYSIS_RATE), round((hi - piece.offset) * ANALYSIS_RATE)
+        loop = [p for p in _phone_loop(piece.pcm[2 * i0:2 * i1], lo).phones if p[0] != "SIL"]
         t = a
         for sa, sb in spans:
             for n, ls, le, _ in loop:
