@@ -1,7 +1,7 @@
 """Measure offset detection (GCC-PHAT) and retake alignment (DTW + WSOLA) on real recordings.
 
     .venv/bin/python scripts/bench_sync.py            # all sections
-    .venv/bin/python scripts/bench_sync.py offset thresholds retake speed
+    .venv/bin/python scripts/bench_sync.py offset thresholds retake speed drift
 
 Prints markdown tables (docs/benchmarks.md, "Offset detection and retake alignment").
 Data: ../shared/data (or tests/data copies). Needs ffmpeg for the video and atempo rows.
@@ -234,7 +234,40 @@ def _timed(fn) -> float:
     return time.perf_counter() - t
 
 
-SECTIONS = {"offset": bench_offset, "thresholds": bench_thresholds, "retake": bench_retake, "speed": bench_speed}
+def bench_drift() -> None:
+    """Clock drift: a 66 s take re-recorded by a device whose clock runs fast or slow, in noise."""
+    from fractions import Fraction
+
+    from lipsync_addon.core.drift import correct_drift, estimate_drift_arrays
+
+    names = ("acoustic_corpus", "cold_corpus", "cold_corpus3")
+    ref = np.concatenate([sf.read(TESTS / "aligned" / f"{n}.wav", dtype="float32")[0] for n in names])
+    print("\n### Clock drift (77 s reference; the clip = 66 s of it from 4 s, re-recorded at -50 dBFS noise)\n")
+    print("| true drift (ppm) | offset error, whole clip (ms) | measured drift (ppm) | start offset error (ms) "
+          "| slip after --fix-drift (ms) | time (s) |")
+    print("|---|---|---|---|---|---|")
+    for ppm in (-300, -120, -50, 0, 50, 100, 200, 250, 300):
+        ratio = Fraction(1.0 + ppm * 1e-6).limit_denominator(100000)
+        clip = resample_poly(ref[4 * RATE: 70 * RATE], ratio.numerator, ratio.denominator).astype(np.float32) * 0.6
+        clip += 0.003 * np.random.default_rng(0).standard_normal(len(clip)).astype(np.float32)
+        try:
+            whole = f"{(estimate_offset_arrays(ref, RATE, clip, RATE).offset - 4.0) * 1000:+.2f}"
+        except Exception as exc:  # a refusal is a result here: it goes in the table
+            whole = f"refused ({type(exc).__name__})"
+        started = time.perf_counter()
+        try:
+            drift = estimate_drift_arrays(ref, RATE, clip, RATE)
+        except Exception as exc:  # a refusal is a result here: it goes in the table
+            print(f"| {ppm:+d} | {whole} | refused ({type(exc).__name__}) | | | |")
+            continue
+        took = time.perf_counter() - started
+        again = estimate_drift_arrays(ref, RATE, correct_drift(clip, drift.drift_ppm), RATE)
+        print(f"| {ppm:+d} | {whole} | {-drift.drift_ppm:+.1f} | {(drift.offset - 4.0) * 1000:+.3f} | "
+              f"{again.slip_ms:+.2f} | {took:.2f} |")
+
+
+SECTIONS = {"offset": bench_offset, "thresholds": bench_thresholds, "retake": bench_retake, "speed": bench_speed,
+            "drift": bench_drift}
 
 if __name__ == "__main__":
     for name in sys.argv[1:] or list(SECTIONS):

@@ -45,6 +45,9 @@ from . import bake, compat, enhanced, rig, strips
 from . import bones as bone_mouth
 from . import face as face_bake
 
+#: Clips at least this long (seconds) are checked for clock drift against a sync reference.
+DRIFT_CHECK_S = 30.0
+
 #: Channels the pipeline always produces that need no shape key (used by jaw bones, 2D mouths).
 SILENT_CHANNELS = frozenset({"mouth_open", "tongue_up"})
 
@@ -510,7 +513,10 @@ def sync_start_frame(
     """The frame at which ``audio_path`` plays in sync with a reference recording or video.
 
     The offset is found by GCC-PHAT cross-correlation (:func:`lipsync_addon.core.offset.estimate_offset`;
-    video files are read through ffmpeg). ``reference_start_frame``: where the reference starts on
+    video files are read through ffmpeg). Clips of :data:`DRIFT_CHECK_S` seconds and more are also
+    checked for clock drift (:mod:`lipsync_addon.core.drift`): the start comes from the line fitted
+    through the whole take, and a drift that slips the end by a quarter frame or more is a warning.
+    ``reference_start_frame``: where the reference starts on
     the timeline; None = the frame of an existing strip of the reference (sound or movie), else the
     scene's start frame.
 
@@ -521,7 +527,8 @@ def sync_start_frame(
     Raises:
         OffsetError / AudioError: the two do not match, or a file cannot be read (clear message).
     """
-    from ..core.offset import estimate_offset
+    from ..core.drift import drift_warning, estimate_drift_arrays
+    from ..core.offset import estimate_offset_arrays, read_any
 
     scene = resolve_scene(scene_name)
     reference = _check_audio_path(reference_path)
@@ -536,8 +543,17 @@ def sync_start_frame(
         found = [s for s in (compat.all_strips(editor) if editor else [])
                  if strip_file(s) and strips.normalize_path(strip_file(s)) == here]
         reference_start_frame = round(found[0].frame_start) if found else int(scene.frame_start)
-    result = estimate_offset(reference, clip)
+    ref_samples, ref_rate = read_any(reference)
+    clip_samples, clip_rate = read_any(clip)
+    result = estimate_offset_arrays(ref_samples, ref_rate, clip_samples, clip_rate)
     fps = bake.scene_fps(scene)
+    if len(clip_samples) / clip_rate >= DRIFT_CHECK_S:  # long takes from another recorder drift: say so
+        drift = estimate_drift_arrays(ref_samples, ref_rate, clip_samples, clip_rate)
+        if drift.measurable:
+            result.offset = drift.offset  # the start of the line fitted through the whole take
+        message = drift_warning(drift, fps)
+        if message:
+            result.warnings.append(message)
     exact = result.frame(fps, reference_start_frame)
     frame = round(exact)
     if abs(exact - frame) * 1000.0 / fps > 0.5:

@@ -267,6 +267,7 @@ def estimate_offset_arrays(
     max_offset: float | None = None,
     method: str = "bandlimited",
     refuse: bool = True,
+    band_high_hz: float | None = None,
 ) -> OffsetResult:
     """Offset (s) of ``clip`` on the timeline of ``reference`` by band-limited GCC-PHAT.
 
@@ -280,6 +281,7 @@ def estimate_offset_arrays(
             "parabolic" (3-point parabola on the integer-lag peak only).
         refuse: raise :class:`OffsetError` when the match is weak (default); False returns the best
             guess with ``confidence`` < 0.5 and a warning.
+        band_high_hz: upper edge of the matched band, Hz (default ``band_high_hz`` in data/offset.json).
 
     Returns:
         :class:`OffsetResult` (offset in seconds, confidence, ratios).
@@ -304,7 +306,7 @@ def estimate_offset_arrays(
     _check_signal(ref, reference_rate, "reference", s["min_duration_s"])
     _check_signal(clp, clip_rate, "clip", s["min_duration_s"])
     rate = int(s["analysis_rate_hz"])
-    hi_band = min(s["band_high_hz"], 0.45 * min(reference_rate, clip_rate, rate))
+    hi_band = min(band_high_hz or s["band_high_hz"], 0.45 * min(reference_rate, clip_rate, rate))
     band = (s["band_low_hz"], hi_band)
     warnings: list[str] = []
     if min(reference_rate, clip_rate) < 16000:
@@ -377,16 +379,62 @@ def estimate_offset_arrays(
         overlap=round(overlap, 4), rate=rate, reference_rate=int(reference_rate), clip_rate=int(clip_rate),
         method=method, warnings=warnings,
     )
+    if clip_dur >= 2.5 * s["anchor_s"] and band_high_hz is None:
+        # a long clip: check its start alone; drift smears the whole-clip peak (a weak match, or a
+        # peak anywhere in the smear), so where they disagree the start wins
+        anchored = _anchored_offset(ref_a, clp_a, rate, method=method, max_offset=max_offset)
+        disagree = anchored is not None and abs(anchored.offset - offset) * 1000.0 > s["anchor_tolerance_ms"]
+        if anchored is not None and (not matched or disagree):
+            anchored.reference_rate, anchored.clip_rate = int(reference_rate), int(clip_rate)
+            anchored.overlap = round(max(0.0, min(ref_dur, anchored.offset + clip_dur) - max(0.0, anchored.offset)), 4)
+            anchored.warnings[:0] = warnings
+            return anchored
     if not matched:
         msg = (f"The clip does not match the reference: no clear correlation peak (peak/second peak "
                f"{ratio:.2f}, needs >= {s['min_peak_ratio']:.2f}). Check that both are recordings of the "
                f"same take; the best guess would be {offset:+.4f} s.")
+        if clip_dur >= 2.5 * s["anchor_s"]:
+            msg += (" A long take recorded on another device can also drift too far (beyond ~200 ppm) to match: "
+                    "try a shorter excerpt of the clip.")
         if refuse:
             raise OffsetError(msg)
         result.warnings.append(msg)
     if overlap < clip_dur - 1e-3:
         result.warnings.append(f"Only {overlap:.2f} s of the {clip_dur:.2f} s clip overlaps the reference.")
     return result
+
+
+def _anchored_offset(
+    ref_a: np.ndarray, clp_a: np.ndarray, rate: int, *, method: str, max_offset: float | None
+) -> OffsetResult | None:
+    """Offset of a long clip from its loudest ``anchor_s`` window alone (None when that does not match either).
+
+    A long clip recorded on another device drifts against the reference (tens to hundreds of ppm:
+    milliseconds over a minute), which smears the whole-clip correlation peak until it looks like no
+    match. A short window matched on the low band only (a wider peak: a millisecond of smear within
+    the window does not break it) still finds it. The clip's start offset is the window's offset minus
+    the window's start (error: the drift over the window's distance from the start, e.g. 200 ppm x 6 s
+    = 1.2 ms); the result says so in its warnings (measure the drift: core/drift.py).
+    """
+    s = settings()
+    win = round(s["anchor_s"] * rate)
+    # near the clip's start: the drift adds up from there, so an early window is the nearest to t = 0
+    start = _loudest_window(clp_a, rate, 0, min(len(clp_a), 3 * win), win)
+    try:
+        found = estimate_offset_arrays(ref_a, rate, clp_a[start:start + win], rate, method=method,
+                                       band_high_hz=s["anchor_band_high_hz"])
+    except OffsetError:
+        return None
+    offset = found.offset - start / rate
+    if max_offset is not None and abs(offset) > max_offset:
+        return None
+    found.offset = offset
+    found.warnings.append(
+        f"The whole clip does not line up sharply with the reference (clock drift between the two recorders, or "
+        f"an edit): its offset comes from {s['anchor_s']:.0f} s at {start / rate:.1f} s. Measure the "
+        "drift with: python -m lipsync_addon offset REFERENCE CLIP --drift"
+    )
+    return found
 
 
 def _loudest_window(x: np.ndarray, rate: int, lo: int, hi: int, length: int) -> int:
