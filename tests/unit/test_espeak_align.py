@@ -108,7 +108,7 @@ def test_other_languages_are_plausible(name: str, lang: str) -> None:
     res = EspeakAligner(lang).transcribe(audio, text)
     _check_tiling(res, audio.duration)
     plaus = plausibility(res, audio.samples, audio.rate, len(tokenize(text, lang)))
-    assert plaus["coverage"] >= 0.75  # measured 0.81 (sv 'testar'), 0.92 (ja), 0.96 (es)
+    assert plaus["coverage"] >= 0.75  # measured 0.78 (sv "testar", a breath counts as speech), 0.94 (ja), 0.97 (es)
     assert plaus["short"] == 0
     assert plaus["long"] == 0  # the sv clip had a 0.53 s 'r' over the pause before 'en' until pauses
     # inside a word's edge phone became word boundaries

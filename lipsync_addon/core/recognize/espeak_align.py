@@ -8,8 +8,10 @@
    (:mod:`~lipsync_addon.core.recognize.dtw`); every synthetic phone start is carried onto the real
    clip through the path.
 4. Boundaries are refined locally (largest spectral change within ±20 ms, pulled toward the DTW
-   estimate), pauses in the real audio become silences at word boundaries, and phone durations are
-   kept within [20 ms, 500 ms].
+   estimate), pauses in the real audio become silences at word boundaries (also when the DTW
+   stretched a word's first or last phone over the pause), pauses of the synthetic rendition that
+   land on continuous real speech go to the neighbouring phones, and every phone lasts at least
+   20 ms.
 
 Confidence per phone comes from the DTW cost inside it; words whose phones match badly are listed
 in the warnings, and so are words espeak-ng could not pronounce in the chosen language.
