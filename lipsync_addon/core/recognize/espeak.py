@@ -66,6 +66,22 @@ class _Event(ctypes.Structure):
     ]
 
 
+class _Voice(ctypes.Structure):
+    """espeak_VOICE (speak_lib.h), used to select a voice by language."""
+
+    _fields_ = [
+        ("name", ctypes.c_char_p),
+        ("languages", ctypes.c_char_p),
+        ("identifier", ctypes.c_char_p),
+        ("gender", ctypes.c_ubyte),
+        ("age", ctypes.c_ubyte),
+        ("variant", ctypes.c_ubyte),
+        ("xx1", ctypes.c_ubyte),
+        ("score", ctypes.c_int),
+        ("spare", ctypes.c_void_p),
+    ]
+
+
 _Callback = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.POINTER(_Event))
 
 
@@ -118,6 +134,7 @@ class _Engine:
         self.lib.espeak_Initialize.restype = ctypes.c_int
         self.lib.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
         self.lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
+        self.lib.espeak_SetVoiceByProperties.argtypes = [ctypes.POINTER(_Voice)]
         self.lib.espeak_Synth.argtypes = [
             ctypes.c_void_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int, ctypes.c_uint, ctypes.c_uint,
             ctypes.c_void_p, ctypes.c_void_p,
@@ -151,7 +168,13 @@ class _Engine:
     def set_voice(self, language: str) -> None:
         if language == self.voice:
             return
-        if self.lib.espeak_SetVoiceByName(language.encode("utf-8")) != _EE_OK:
+        # a voice file name ("en-us", "sv"), else a language a voice declares ("en-gb" is declared
+        # by the voice file "en")
+        by_name = self.lib.espeak_SetVoiceByName(language.encode("utf-8")) == _EE_OK
+        by_language = by_name or self.lib.espeak_SetVoiceByProperties(
+            ctypes.byref(_Voice(languages=language.encode("utf-8")))
+        ) == _EE_OK
+        if not by_language:
             raise EspeakError(
                 f"espeak-ng does not know the language '{language}'. Use an ISO 639 code espeak-ng speaks "
                 f"(e.g. en, en-gb, es, fr, de, sv, ja, ko, zh, hi; see docs/languages.md)."

@@ -8,8 +8,10 @@
    (:mod:`~lipsync_addon.core.recognize.dtw`); every synthetic phone start is carried onto the real
    clip through the path.
 4. Boundaries are refined locally (largest spectral change within ±20 ms, pulled toward the DTW
-   estimate), pauses in the real audio become silences at word boundaries, and phone durations are
-   kept within [20 ms, 500 ms].
+   estimate), pauses in the real audio become silences at word boundaries (also when the DTW
+   stretched a word's first or last phone over the pause), pauses of the synthetic rendition that
+   land on continuous real speech go to the neighbouring phones, and every phone lasts at least
+   20 ms.
 
 Confidence per phone comes from the DTW cost inside it; words whose phones match badly are listed
 in the warnings, and so are words espeak-ng could not pronounce in the chosen language.
@@ -174,6 +176,28 @@ def _enforce_durations(starts: np.ndarray, end: float, min_dur: float) -> np.nda
     return s
 
 
+def _pause_in_edge_phone(phones: list[Phone], speech: list[int], gs: float, ge: float, min_dur: float) -> None:
+    """A pause (``gs``..``ge`` s) inside the first or last phone of a word is the word boundary.
+
+    Speakers pause between words, not inside a phone, so when the DTW stretched a word's last
+    phone over a pause, the phone ends where the pause starts and the next word starts where it
+    ends (and the mirror case for a word's first phone). ``speech``: indices of speech phones.
+    """
+    for pos, i in enumerate(speech):
+        p = phones[i]
+        if not (p.start <= gs and p.end >= ge):
+            continue
+        nxt = phones[speech[pos + 1]] if pos + 1 < len(speech) else None
+        prev = phones[speech[pos - 1]] if pos > 0 else None
+        if nxt is not None and nxt.word_index != p.word_index and gs - p.start >= min_dur:
+            p.end = gs
+            nxt.start = ge
+        elif prev is not None and prev.word_index != p.word_index and p.end - ge >= min_dur:
+            prev.end = gs
+            p.start = ge
+        return
+
+
 class EspeakAligner:
     """Aligns a transcript in any espeak-ng language to real speech (synthesis + DTW).
 
@@ -278,6 +302,7 @@ class EspeakAligner:
         mean_cost = float(np.nanmean(frame_cost)) / np.sqrt(feats_real.shape[1])
         phones = self._build_phones(syn, starts, min(duration, end_all), frame_cost, hop, duration, cfg)
         phones = self._insert_pauses(phones, audio, cfg)
+        phones = self._fill_speech(phones, audio, cfg)
         phones = tile_phones(phones, duration)
         words = self._words(tokens, phones)
         low = [w.text for w in words if w.confidence < float(cfg["low_confidence"])]
@@ -340,6 +365,7 @@ class EspeakAligner:
         if out[i1].end > last and last - out[i1].start >= min_dur:
             out[i1].end = last
         for gs, ge in gaps:
+            matched = False
             for a, b in itertools.pairwise(speech):
                 pa, pb = out[a], out[b]
                 if pa.word_index == pb.word_index:
@@ -351,8 +377,43 @@ class EspeakAligner:
                     pa.end = gs
                 if pb.start < ge and pb.end - ge >= min_dur:
                     pb.start = ge
+                matched = True
                 break
+            if not matched:
+                _pause_in_edge_phone(out, speech, gs, ge, min_dur)
         return out
+
+    @staticmethod
+    def _fill_speech(phones: list[Phone], audio: Audio, cfg: dict[str, Any]) -> list[Phone]:
+        """Give speech time that the DTW left silent back to the phones next to it.
+
+        Speech here is the energy VAD without margin and with pauses shorter than ``min_pause``
+        bridged. A silence between two speech phones that lies mostly inside speech (a pause of
+        the synthetic rendition that the real speaker did not make) is split between them.
+        Sound after a word's last phone is not given to it: a measured rule that extended the
+        phone to the end of the speech region covered breath and hum on a hand-aligned clip
+        (docs/languages.md).
+        """
+        regions = detect_speech(audio.samples, audio.rate, min_pause=float(cfg["min_pause"]), margin=0.0)
+        if not regions:
+            return phones
+        out = tile_phones(phones, audio.duration)
+
+        def in_speech(s: float, e: float) -> float:
+            return sum(max(0.0, min(e, r.end) - max(s, r.start)) for r in regions)
+
+        k = 1
+        while k < len(out) - 1:
+            p, prev, nxt = out[k], out[k - 1], out[k + 1]
+            if p.is_silence and not prev.is_silence and not nxt.is_silence and in_speech(p.start, p.end) >= 0.5 * (
+                p.end - p.start
+            ):
+                mid = (p.start + p.end) / 2.0
+                prev.end, nxt.start = mid, mid
+                del out[k]
+                continue
+            k += 1
+        return [p for p in out if p.end > p.start]
 
     @staticmethod
     def _words(tokens: list[Token], phones: list[Phone]) -> list[Word]:
