@@ -17,7 +17,7 @@ from dataclasses import asdict
 import numpy as np
 
 from . import animate, visemes
-from .audio import load_audio, to_analysis
+from .audio import detect_speech, load_audio, to_analysis
 from .recognize import get_recognizer
 from .types import (
     Audio,
@@ -91,6 +91,10 @@ def run(
         cleaned, enhance_report = enhance_array(analysis.samples, analysis.rate, config.enhance, cancel=token)
         analysis = Audio(cleaned, analysis.rate, analysis.source_path, analysis.source_rate, analysis.source_channels)
     token.check()
+    noisy_note = ""
+    fallback = config.denoise_fallback and enhance_report is None and bool(config.transcript.strip())
+    if fallback:
+        analysis, noisy_note = _speech_under_noise(analysis, token)
     progress(_STAGES["load"], "analysing speech")
 
     recognizer = get_recognizer(config.language, backend=config.backend, vosk_model=config.vosk_model)
@@ -104,6 +108,10 @@ def run(
         cancel=token,
     )
     token.check()
+    if fallback and "phone_loop" in transcript.method:
+        analysis, transcript = _retry_denoised(
+            analysis, transcript, recognizer, config, token=token, progress=progress
+        )
     progress(lo + span, "animating")
 
     segments = visemes.phones_to_visemes(transcript.phones)
@@ -134,11 +142,80 @@ def run(
         mapping=mapping,
         curves=curves,
         viseme_curves=viseme_curves,
-        warnings=list(transcript.warnings) + (list(enhance_report.warnings) if enhance_report else []),
+        warnings=([noisy_note] if noisy_note else []) + list(transcript.warnings)
+        + (list(enhance_report.warnings) if enhance_report else []),
         provenance=provenance | ({"enhance": enhance_report.to_dict()} if enhance_report else {}),
         face_curves=face_curves,
         face_channels=face_channels,
     )
+
+
+def _speech_under_noise(analysis: Audio, token: CancelToken) -> tuple[Audio, str]:
+    """A denoised copy of ``analysis`` when the energy VAD finds no speech in an audible clip, else the clip.
+
+    Loud steady noise (a fan, an engine, an exercise bike at 10 dB SNR and below) flattens the frame
+    energy so much that the energy VAD calls the clip "no speech" and the mouth would stay shut. Used
+    only with a transcript (the user says there is a line to sync): the denoiser lifts the speech out
+    of steady noise so the VAD and the aligner find it. It is not a speech detector by itself (some
+    real noises keep speech-like bursts after denoising), so without a transcript the clip is not
+    second-guessed (measured in docs/enhance.md, "Analysis on a denoised copy").
+    Returns (signal to analyse, note for the warnings or "").
+    """
+    samples = analysis.samples
+    if not len(samples) or detect_speech(samples, analysis.rate):
+        return analysis, ""
+    if 20.0 * np.log10(float(np.max(np.abs(samples))) + 1e-12) < -60.0:
+        return analysis, ""  # digital silence
+    from .enhance import EnhanceError, enhance_array
+
+    try:
+        cleaned, _ = enhance_array(samples, analysis.rate, "standard", cancel=token)
+    except EnhanceError:
+        return analysis, ""
+    if not detect_speech(cleaned, analysis.rate):
+        return analysis, ""
+    note = (
+        "The clip is very noisy: speech was found only after denoising, so the timing comes from a denoised copy "
+        "(the sound is unchanged; turn on Enhance Audio to also play the cleaned dialogue)."
+    )
+    return Audio(cleaned, analysis.rate, analysis.source_path, analysis.source_rate, analysis.source_channels), note
+
+
+def _retry_denoised(
+    analysis: Audio,
+    transcript: Transcript,
+    recognizer: object,
+    config: PipelineConfig,
+    *,
+    token: CancelToken,
+    progress: ProgressFn,
+) -> tuple[Audio, Transcript]:
+    """Align a denoised copy when alignment with the transcript failed somewhere on the raw audio.
+
+    Measured (docs/enhance.md, "Analysis on a denoised copy"): where noise makes the forced alignment
+    fail (phone-loop fallback), the enhanced signal aligns; where the raw audio aligns, it aligns as
+    well or better than the enhanced one, so the copy is only tried on failure and kept only when
+    more of the transcript's words align. Playback is never changed by this.
+    """
+    from .enhance import EnhanceError, enhance_array
+
+    progress(_STAGES["load"] + _STAGES["analyse"] * 0.98, "alignment failed in places: trying a denoised copy")
+    try:
+        cleaned, _ = enhance_array(analysis.samples, analysis.rate, "standard", cancel=token)
+    except EnhanceError:
+        return analysis, transcript
+    denoised = Audio(cleaned, analysis.rate, analysis.source_path, analysis.source_rate, analysis.source_channels)
+    second = recognizer.transcribe(denoised, config.transcript, cancel=token)  # type: ignore[attr-defined]
+    token.check()
+    if len(second.words) <= len(transcript.words):
+        return analysis, transcript
+    second.warnings.insert(
+        0,
+        f"Alignment failed in places on the raw audio (noise?); a denoised copy aligned better ({len(second.words)} "
+        f"words instead of {len(transcript.words)}) and was used for the timing. The sound is unchanged; turn on "
+        "Enhance Audio to also play the cleaned dialogue.",
+    )
+    return denoised, second
 
 
 def _face(

@@ -240,6 +240,8 @@ class PipelineConfig:
         enhance: enhancement preset applied to the analysis signal before recognition ("off",
             "light", "standard", "strong"); the enhanced signal is sample-aligned with the original
             (docs/enhance.md), so timings hold for the original file too.
+        denoise_fallback: with a transcript and enhance "off", time the line on a denoised copy when
+            noise hides the speech from the VAD or makes the alignment fail (docs/enhance.md).
         face: procedural face layers (blink, brows, head, gaze, expression); all off by default.
     """
 
@@ -256,6 +258,7 @@ class PipelineConfig:
     jobs: int = 0
     enhance: str = "off"
     face: FaceConfig = field(default_factory=FaceConfig)
+    denoise_fallback: bool = True
 
 
 @dataclass

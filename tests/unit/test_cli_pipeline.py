@@ -149,6 +149,35 @@ def test_pipeline_enhance_option_analyses_the_cleaned_signal(tmp_path: Path) -> 
     assert abs(result.duration - len(x) / 16000) < 1e-3  # timing unchanged
 
 
+def test_noisy_clip_is_timed_on_a_denoised_copy_without_enhance(tmp_path: Path) -> None:
+    from lipsync_addon.core.audio import detect_speech, load_audio, resample
+
+    clip = ROOT / "tests" / "data" / "aligned" / "cold_corpus3.wav"  # 24.6 s of conversational speech
+    x = load_audio(clip).samples
+    noise, nrate = sf.read(ROOT / "tests" / "data" / "noise_exercise_bike_12s.flac", dtype="float32")
+    noise = resample(noise if noise.ndim == 1 else noise.mean(axis=1), nrate, 16000)
+    noise = np.tile(noise, len(x) // len(noise) + 1)[: len(x)]
+    gain = np.sqrt(np.mean(x**2) / np.mean(noise**2)) / 10 ** (10 / 20)  # 10 dB SNR
+    assert not detect_speech(x + gain * noise, 16000)  # the energy VAD alone hears no speech here
+    noisy, only_noise = tmp_path / "noisy.wav", tmp_path / "noise.wav"
+    sf.write(noisy, x + gain * noise, 16000)
+    sf.write(only_noise, gain * noise, 16000)
+    text = (ROOT / "tests" / "data" / "aligned" / "cold_corpus3.lab").read_text(encoding="utf-8")
+    config = PipelineConfig(transcript=text, viseme_set="oculus")  # enhance off
+    result = pipeline.run(str(noisy), config)
+    assert result.transcript.method == "align" and len(result.transcript.words) >= 50
+    assert any("very noisy" in w for w in result.warnings)
+    assert result.curves.channels["mouth_open"].max() > 0.3  # the mouth moves
+    # without a transcript the clip is not second-guessed: noise alone stays "no speech", mouth at rest
+    result = pipeline.run(str(only_noise), PipelineConfig(viseme_set="oculus"))
+    assert result.transcript.method == "silence" and result.curves.channels["mouth_open"].max() == 0.0
+    assert not any("denoised copy" in w for w in result.warnings)
+    # noise alone with a transcript: the user says there is a line; it is placed, but flagged
+    result = pipeline.run(str(only_noise), config)
+    assert any("may not match" in w or "may be missing words" in w or "Alignment failed" in w
+               for w in result.warnings), result.warnings
+
+
 def test_cli_offset_finds_a_known_shift(tmp_path: Path) -> None:
     data, rate = sf.read(BOBBY, dtype="float32")
     shift = 4800  # 0.1 s at 48 kHz
