@@ -300,21 +300,20 @@ def _read_umask() -> int:
 _UMASK = _read_umask()
 
 
-def write_json(obj: dict, path: str) -> None:
-    """Write ``obj`` as UTF-8 JSON (non-ASCII kept as is) to ``path``, atomically.
+def write_text(text: str, path: str) -> None:
+    """Write ``text`` as UTF-8 (LF line ends) to ``path``, atomically (temp file + rename).
 
-    Parent folders are created. Raises :class:`LipSyncError` with a readable message when the file
+    Parent folders are created; a new file gets the permissions a plain open() would give, an
+    existing one keeps its own. Raises :class:`LipSyncError` with a readable message when the file
     cannot be written.
     """
     target = Path(path)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        text = json.dumps(_jsonable(obj), ensure_ascii=False, separators=(",", ":"))
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=str(target.parent))
         try:
             with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
                 fh.write(text)
-                fh.write("\n")
             # mkstemp creates 0600; give the file the permissions a plain open() would
             os.chmod(tmp, target.stat().st_mode & 0o777 if target.exists() else 0o666 & ~_UMASK)
             os.replace(tmp, target)
@@ -324,3 +323,8 @@ def write_json(obj: dict, path: str) -> None:
             raise
     except OSError as exc:
         raise LipSyncError(f"Cannot write {path}: {exc.strerror or exc}") from None
+
+
+def write_json(obj: dict, path: str) -> None:
+    """Write ``obj`` as UTF-8 JSON (non-ASCII kept as is) to ``path``, atomically (:func:`write_text`)."""
+    write_text(json.dumps(_jsonable(obj), ensure_ascii=False, separators=(",", ":")) + "\n", path)

@@ -19,8 +19,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import tempfile
 import unicodedata
 from functools import cache
 from pathlib import Path
@@ -29,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from ..types import Curves, LipSyncError, LipSyncResult
-from .cues import rhubarb_cues, to_cue_dict, to_rhubarb_dict, write_json
+from .cues import rhubarb_cues, to_cue_dict, to_rhubarb_dict, write_json, write_text
 
 _DATA = Path(__file__).with_name("data")
 
@@ -173,26 +171,6 @@ def frame_weights_csv(result: LipSyncResult, fps: float, *, decimals: int = 4) -
     return buf.getvalue()
 
 
-def _write_text(text: str, path: str) -> None:
-    target = Path(path)
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=str(target.parent))
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-                fh.write(text)
-            umask = os.umask(0o022)
-            os.umask(umask)
-            os.chmod(tmp, 0o666 & ~umask)
-            os.replace(tmp, target)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
-    except OSError as exc:
-        raise LipSyncError(f"Cannot write {path}: {exc.strerror or exc}") from None
-
-
 def write_cue_file(result: LipSyncResult, fmt: str, path: str, *, csv_fps: float = 30.0) -> None:
     """Write ``result`` as ``fmt`` (a key of :data:`FORMATS`) to ``path`` atomically (UTF-8).
 
@@ -207,8 +185,8 @@ def write_cue_file(result: LipSyncResult, fmt: str, path: str, *, csv_fps: float
     elif fmt == "azure":
         write_json({"format": "azure-viseme-events", "version": "1.0", "events": azure_events(result)}, path)
     elif fmt == "rhubarb-tsv":
-        _write_text(rhubarb_tsv(result), path)
+        write_text(rhubarb_tsv(result), path)
     elif fmt == "csv":
-        _write_text(frame_weights_csv(result, csv_fps), path)
+        write_text(frame_weights_csv(result, csv_fps), path)
     else:
         raise LipSyncError(f"Unknown cue format '{fmt}'; use one of {', '.join(FORMATS)}.")
