@@ -233,7 +233,10 @@ def _candidates(x: np.ndarray, taps: np.ndarray, bound: float, level: float, *, 
     n_blocks = -(-n // block)
     top = np.zeros(n_blocks + 2)
     full = n // block
-    top[1:full + 1] = env[: full * block].reshape(full, block).max(axis=1)
+    blocks = env[: full * block].reshape(full, block)
+    top[1:full + 1] = blocks[:, 0]
+    for j in range(1, block):  # column by column: numpy reduces a short last axis slowly
+        np.maximum(top[1:full + 1], blocks[:, j], out=top[1:full + 1])
     if full < n_blocks:
         top[full + 1] = env[full * block:].max()
     near = np.maximum(top[1:-1], np.maximum(top[:-2], top[2:])) if k else top[1:-1]
@@ -256,14 +259,18 @@ def oversampled_peaks(x: np.ndarray, idx: np.ndarray, taps: np.ndarray, *, chunk
 
     Same values (to float rounding) as the 4x :func:`oversampled` signal, computed only where asked.
     """
+    from numpy.lib.stride_tricks import sliding_window_view
+
     k = (taps.shape[0] - 1) // 2
-    offsets = np.arange(2 * k + 1)
     out = np.zeros(len(idx))
     for c in range(x.shape[1]):
-        xp = np.pad(x[:, c], k)
+        windows = sliding_window_view(np.pad(x[:, c], k), 2 * k + 1)  # row n: x[n-K : n+K+1]
         for s in range(0, len(idx), chunk):
-            win = xp[idx[s: s + chunk, None] + offsets[None, :]]  # (m, 2K+1)
-            np.maximum(out[s: s + chunk], np.abs(win @ taps).max(axis=1), out=out[s: s + chunk])
+            win = windows[idx[s: s + chunk]]  # (m, 2K+1) copy
+            vals = np.abs(win @ taps)
+            part = out[s: s + chunk]
+            for p in range(vals.shape[1]):  # column by column: numpy reduces a short last axis slowly
+                np.maximum(part, vals[:, p], out=part)
     return out
 
 
