@@ -193,18 +193,22 @@ def _as_2d_float(samples: np.ndarray) -> np.ndarray:
     return x[:, None] if x.ndim == 1 else x
 
 
-@lru_cache(maxsize=4)
 def _polyphase(rate: int, factor: int = 4) -> tuple[np.ndarray, float]:
-    """The polyphase form of :func:`oversampled`'s filter: (taps (2K+1, factor), bound).
+    """The polyphase form of :func:`oversampled`'s filter at ``rate``: (taps (2K+1, factor), bound).
 
     Output phase p at input sample n is ``x[n-K : n+K+1] @ taps[:, p]`` (zeros outside the clip),
     the same filter ``scipy.signal.resample_poly`` designs (Kaiser window, beta 5, half length
     10 * factor). ``bound`` = max over phases of the sum of absolute taps (>= 1): no oversampled value
     near n exceeds ``bound`` times the largest ``|x|`` within ±K samples of n.
     """
+    return _polyphase_design(1 if rate >= 176400 else factor)  # no oversampling at 176.4 kHz and up
+
+
+@lru_cache(maxsize=4)
+def _polyphase_design(factor: int) -> tuple[np.ndarray, float]:
     from scipy.signal import firwin
 
-    if rate >= 176400:  # no oversampling (see oversampled)
+    if factor == 1:
         return np.ones((1, 1)), 1.0
     half = 10 * factor
     h = firwin(2 * half + 1, 1.0 / factor, window=("kaiser", 5.0)) * factor
