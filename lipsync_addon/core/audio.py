@@ -99,6 +99,28 @@ def resample(samples: np.ndarray, rate: int, target_rate: int) -> np.ndarray:
     return out[:n].astype(np.float32)
 
 
+def resample_span(samples: np.ndarray, rate: int, target_rate: int, start: int, stop: int) -> np.ndarray:
+    """``resample(samples, rate, target_rate)[start:stop]`` computed from the input it depends on only.
+
+    The polyphase filter reaches ``10 * max(up, down)`` samples of the up-sampled signal each side, so
+    a stretch of the input with that much context (cut on a multiple of ``down`` to keep the filter
+    phase) gives the same samples as resampling the whole clip: pieces can be resampled in parallel.
+    """
+    if rate == target_rate:
+        return samples[start:stop].astype(np.float32, copy=False)
+    from scipy.signal import resample_poly
+
+    g = gcd(int(rate), int(target_rate))
+    up, down = int(target_rate) // g, int(rate) // g
+    ctx = (10 * max(up, down)) // up + 2  # input samples each side that reach an output sample
+    i0 = max(0, start * down // up - ctx)
+    i0 -= i0 % down
+    i1 = min(len(samples), -(-stop * down // up) + ctx)
+    seg = resample_poly(samples[i0:i1].astype(np.float64), up, down, window=("kaiser", 5.0))
+    off = i0 * up // down
+    return seg[start - off: stop - off].astype(np.float32)
+
+
 def to_analysis(audio: Audio) -> Audio:
     """Return ``audio`` as mono float32 at :data:`ANALYSIS_RATE` (16 kHz)."""
     if audio.rate == ANALYSIS_RATE:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,8 @@ class EnhanceReport:
     steps: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    #: wall seconds per stage ("analysis", "highpass", "hum", "denoise", "eq", "loudness", "limiter", "report")
+    timings: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able dict (infinite levels become None)."""
@@ -63,6 +66,7 @@ class EnhanceReport:
         for k, v in out.items():
             if isinstance(v, float):
                 out[k] = None if not np.isfinite(v) else round(v, 3)
+        out["timings"] = {k: round(v, 4) for k, v in self.timings.items()}
         return out
 
 
@@ -90,11 +94,21 @@ def resolve_options(preset: str, overrides: dict[str, Any] | None = None) -> dic
 
 def estimate_snr(samples: np.ndarray, rate: int) -> float:
     """Estimated SNR of a mono clip in dB: speech-frame power over noise from non-speech frames."""
+    return _snr_and_speech(samples, rate)[0]
+
+
+def _snr_and_speech(samples: np.ndarray, rate: int) -> tuple[float, bool]:
+    """(estimated SNR in dB, whether any frame is speech) of a mono clip, from one STFT."""
     st = spectral.stft(np.asarray(samples, dtype=np.float64), rate)
     power = np.abs(st.spec) ** 2
     speech = spectral.frame_speech_mask(power)
     noise = spectral.estimate_noise(power, speech, st.hop / rate)
-    return spectral.snr_db(power, noise, speech)
+    return spectral.snr_db(power, noise, speech), bool(speech.any())
+
+
+def _levels(samples: np.ndarray, rate: int) -> tuple[float, float]:
+    """(true peak dBTP, integrated loudness LUFS) of ``samples``."""
+    return filters.true_peak(samples, rate), filters.integrated_loudness(samples, rate)
 
 
 def choose_denoiser(snr_db: float, clean_snr_db: float) -> str:
@@ -169,14 +183,34 @@ def enhance_array(
     report = EnhanceReport(preset=preset, rate=int(rate), channels=channels, duration=n / rate)
     if n == 0:
         raise EnhanceError("The clip has no samples: nothing to enhance.")
-    mono = x2.mean(axis=1)
-    report.peak_before_dbtp = filters.true_peak(x2, rate)
-    report.loudness_before_lufs = filters.integrated_loudness(x2, rate)
     if not np.any(x2):
         report.warnings.append("The clip is digital silence: nothing to enhance, output = input.")
         report.steps.append({"step": "all", "applied": False, "reason": "digital silence"})
         report.seconds = time.perf_counter() - t0
         return x2.astype(np.float32).reshape(np.shape(samples)), report
+    # Measurements that only go into the report run on a second thread, beside the chain (numpy,
+    # scipy and the RNNoise library release the GIL, so they share the cores).
+    side = ThreadPoolExecutor(max_workers=1, thread_name_prefix="enhance-measure")
+    try:
+        out = _chain(x2, rate, opts, report, side=side, progress=progress, token=token, t0=t0)
+        return out.reshape(np.shape(samples)), report
+    finally:
+        side.shutdown(wait=True, cancel_futures=True)
+
+
+def _chain(x2: np.ndarray, rate: int, opts: dict[str, Any], report: EnhanceReport, *, side: ThreadPoolExecutor,
+           progress: ProgressFn, token: CancelToken, t0: float) -> np.ndarray:
+    """The steps of :func:`enhance_array` on a non-silent (n, channels) float64 clip; fills ``report``."""
+    n, channels = x2.shape
+    mark = [t0]
+
+    def lap(stage: str) -> None:
+        now = time.perf_counter()
+        report.timings[stage] = report.timings.get(stage, 0.0) + now - mark[0]
+        mark[0] = now
+
+    levels_before = side.submit(_levels, x2, rate)
+    mono = x2.mean(axis=1)
     clipped = float(np.mean(np.abs(x2) >= opts["clip_level"]))
     if clipped > 1e-4:
         report.warnings.append(f"The clip is clipped ({clipped * 100:.2f} % of samples at full scale); "
@@ -185,9 +219,11 @@ def enhance_array(
     if short:
         report.warnings.append(f"Very short clip ({n / rate * 1000:.0f} ms): noise is estimated from very "
                                "little audio and hum detection is skipped.")
-    report.snr_before_db = estimate_snr(mono, rate)
+    report.snr_before_db, has_speech = _snr_and_speech(mono, rate)
+    speechless = not has_speech
     y = x2.copy()
     total_steps = 6.0
+    lap("analysis")
 
     def step_done(k: int, name: str) -> None:
         token.check()
@@ -204,6 +240,7 @@ def enhance_array(
     else:
         report.steps.append({"step": "highpass", "applied": False})
     step_done(1, "high-pass")
+    lap("highpass")
     # 2. hum
     if opts["hum"] and not short:
         base, freqs = filters.detect_hum(y.mean(axis=1), rate)
@@ -215,9 +252,9 @@ def enhance_array(
     else:
         report.steps.append({"step": "hum", "applied": False})
     step_done(2, "hum")
+    lap("hum")
     # 3. noise reduction
     method = str(opts["denoise"])
-    speechless = not spectral.frame_speech_mask(np.abs(spectral.stft(mono, rate).spec) ** 2).any()
     if speechless:
         report.warnings.append("No speech was detected (silence, steady noise or tone only).")
     if method == "auto":
@@ -236,6 +273,7 @@ def enhance_array(
     report.steps.append({"step": "denoise", "applied": method != "none", "method": method, "reason": reason,
                          "floor_db": opts["denoise_floor_db"], "dry_db": dry_db})
     step_done(3, "noise reduction")
+    lap("denoise")
     # 4. speech EQ
     use_eq = bool(opts["eq"]) and not (good and opts["denoise"] == "auto")
     if use_eq:
@@ -243,6 +281,7 @@ def enhance_array(
     report.steps.append({"step": "eq", "applied": use_eq, "bands": opts["eq_bands"] if use_eq else [],
                          **({"reason": "good recording, left alone"} if opts["eq"] and not use_eq else {})})
     step_done(4, "EQ")
+    lap("eq")
     # 5. loudness
     if opts["loudness"]:
         measured = filters.integrated_loudness(y, rate)
@@ -265,20 +304,23 @@ def enhance_array(
     else:
         report.steps.append({"step": "loudness", "applied": False})
     step_done(5, "loudness")
+    lap("loudness")
     # 6. true-peak limiter (always keeps the output inside full scale)
     ceiling = float(opts["limiter_dbtp"]) if opts["limiter"] else 0.0
     y, limited = filters.limit_true_peak(y, rate, ceiling)
     report.steps.append({"step": "limiter", "applied": bool(opts["limiter"]) or limited > 0,
                          "ceiling_dbtp": ceiling, "samples_limited": limited})
     step_done(6, "limiter")
+    lap("limiter")
 
     out = np.clip(y, -1.0, 1.0).astype(np.float32)
-    out_mono = out.mean(axis=1).astype(np.float64)
-    report.snr_after_db = estimate_snr(out_mono, rate)
-    report.loudness_after_lufs = filters.integrated_loudness(out, rate)
-    report.peak_after_dbtp = filters.true_peak(out, rate)
+    levels_after = side.submit(_levels, out, rate)
+    report.snr_after_db = estimate_snr(out.mean(axis=1).astype(np.float64), rate)
+    report.peak_before_dbtp, report.loudness_before_lufs = levels_before.result()
+    report.peak_after_dbtp, report.loudness_after_lufs = levels_after.result()
+    lap("report")
     report.seconds = time.perf_counter() - t0
-    return out.reshape(np.shape(samples)), report
+    return out
 
 
 def enhance(audio: Audio, preset: str = "standard", *, options: dict[str, Any] | None = None,

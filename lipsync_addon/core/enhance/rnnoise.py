@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import ctypes
 import importlib.util
+import itertools
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from ..audio import resample
+from ..audio import resample, resample_span
 from ..types import CancelToken, LipSyncError
 
 #: RNNoise's own rate and frame size (samples).
@@ -67,8 +68,8 @@ def _library() -> ctypes.CDLL:
         lib.rnnoise_destroy.argtypes = [ctypes.c_void_p]
         lib.rnnoise_destroy.restype = None
         lib.rnnoise_get_frame_size.restype = ctypes.c_int
-        lib.rnnoise_process_frame.argtypes = [
-            ctypes.c_void_p, ctypes.POINTER(ctypes.c_float), ctypes.POINTER(ctypes.c_float)]
+        # plain addresses (ints) for the frame buffers: no pointer object built per frame
+        lib.rnnoise_process_frame.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
         lib.rnnoise_process_frame.restype = ctypes.c_float
         if lib.rnnoise_get_frame_size() != RNNOISE_FRAME:
             raise EnhanceError("Unexpected RNNoise frame size; reinstall pyrnnoise==0.4.5.")
@@ -94,17 +95,17 @@ def _run_frames(x48: np.ndarray, cancel: CancelToken | None) -> tuple[np.ndarray
     buf[:n] = x48 * 32768.0  # RNNoise expects the int16 range
     out = np.empty_like(buf)
     probs = np.empty(n_frames, dtype=np.float32)
-    fptr = ctypes.POINTER(ctypes.c_float)
     state = lib.rnnoise_create(None)
+    process = lib.rnnoise_process_frame
+    step = RNNOISE_FRAME * 4
+    ins = range(buf.ctypes.data, buf.ctypes.data + n_frames * step, step)
+    outs = range(out.ctypes.data, out.ctypes.data + n_frames * step, step)
     try:
-        base_in = buf.ctypes.data
-        base_out = out.ctypes.data
-        step = RNNOISE_FRAME * 4
-        for i in range(n_frames):
-            if cancel is not None and i % 2000 == 0:
+        for first in range(0, n_frames, 2000):  # cancel checked every 20 s of audio
+            if cancel is not None:
                 cancel.check()
-            probs[i] = lib.rnnoise_process_frame(
-                state, ctypes.cast(base_out + i * step, fptr), ctypes.cast(base_in + i * step, fptr))
+            last = min(n_frames, first + 2000)
+            probs[first:last] = [process(state, o, i) for o, i in zip(outs[first:last], ins[first:last], strict=True)]
     finally:
         lib.rnnoise_destroy(state)
     return out[RNNOISE_DELAY:RNNOISE_DELAY + n] / 32768.0, probs
@@ -118,15 +119,16 @@ def rnnoise_denoise(
     Returns:
         (denoised float32 samples, same length and rate; per-10-ms speech probability in [0, 1]).
     """
-    x48 = resample(samples.astype(np.float32), rate, RNNOISE_RATE) if rate != RNNOISE_RATE else samples
-    x48 = np.asarray(x48, dtype=np.float32)
-    n = len(x48)
+    x_in = samples.astype(np.float32)
+    n = round(len(x_in) * RNNOISE_RATE / rate)  # length at 48 kHz (as resample gives)
     piece, warm, xf = int(_PIECE_S * RNNOISE_RATE), int(_WARMUP_S * RNNOISE_RATE), int(_XFADE_S * RNNOISE_RATE)
     n_workers = workers or max(1, os.cpu_count() or 1)
     if (n_workers == 1 and n <= piece * 1.5) or n <= 4 * warm:
-        y48, probs = _run_frames(x48, cancel)
+        y48, probs = _run_frames(resample(x_in, rate, RNNOISE_RATE), cancel)
+        y = resample(y48, RNNOISE_RATE, rate)
     else:
-        # equal pieces, a multiple of the worker count, none longer than _PIECE_S
+        # equal pieces, a multiple of the worker count, none longer than _PIECE_S; each worker
+        # resamples its own stretch (exactly the samples a whole-clip resampling gives)
         n_pieces = n_workers * max(1, int(np.ceil(n / (n_workers * piece))))
         size = int(np.ceil(n / n_pieces / RNNOISE_FRAME)) * RNNOISE_FRAME
         starts = list(range(0, n, size))
@@ -135,24 +137,29 @@ def rnnoise_denoise(
         def job(se: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
             s, e = se
             a, b = max(0, s - warm), min(n, e + xf)
-            y, p = _run_frames(x48[a:b], cancel)
+            y, p = _run_frames(resample_span(x_in, rate, RNNOISE_RATE, a, b), cancel)
             return y[s - a:], p[(s - a) // RNNOISE_FRAME:]
 
-        with ThreadPoolExecutor(max_workers=min(n_workers, len(bounds))) as pool:
+        n_threads = min(n_workers, len(bounds))
+        with ThreadPoolExecutor(max_workers=n_threads) as pool:
             results = list(pool.map(job, bounds))
-        y48 = np.zeros(n, dtype=np.float32)
-        ramp = np.linspace(0.0, 1.0, xf, dtype=np.float32)
-        prob_parts = []
-        for (s, e), (y, p) in zip(bounds, results, strict=True):
-            if s == 0:
-                y48[s:s + len(y)] = y
-            else:
-                k = min(xf, len(y))
-                y48[s:s + k] = y48[s:s + k] * (1.0 - ramp[:k]) + y[:k] * ramp[:k]
-                y48[s + k:s + len(y)] = y[k:]
-            prob_parts.append(p[: (e - s) // RNNOISE_FRAME])
-        probs = np.concatenate(prob_parts)
-    y = resample(y48, RNNOISE_RATE, rate) if rate != RNNOISE_RATE else y48
+            y48 = np.zeros(n, dtype=np.float32)
+            ramp = np.linspace(0.0, 1.0, xf, dtype=np.float32)
+            prob_parts = []
+            for (s, e), (y, p) in zip(bounds, results, strict=True):
+                if s == 0:
+                    y48[s:s + len(y)] = y
+                else:
+                    k = min(xf, len(y))
+                    y48[s:s + k] = y48[s:s + k] * (1.0 - ramp[:k]) + y[:k] * ramp[:k]
+                    y48[s + k:s + len(y)] = y[k:]
+                prob_parts.append(p[: (e - s) // RNNOISE_FRAME])
+            probs = np.concatenate(prob_parts)
+            # back to the clip's rate, in as many stretches as threads
+            m = round(n * rate / RNNOISE_RATE)
+            cuts = np.linspace(0, m, n_threads + 1).astype(int)
+            y = np.concatenate(list(pool.map(lambda ab: resample_span(y48, RNNOISE_RATE, rate, *ab),
+                                             itertools.pairwise(cuts))))
     out = np.zeros(len(samples), dtype=np.float32)
     m = min(len(out), len(y))
     out[:m] = y[:m]
