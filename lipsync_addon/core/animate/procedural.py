@@ -219,17 +219,61 @@ def analyze_prosody(samples: np.ndarray, rate: int, transcript: Transcript) -> P
         emphasis = 0.6 * e + 0.4 * abs(pitch_z)
         stresses.append((0.5 * (p.start + p.end), emphasis, pitch_z))
 
-    questions: list[float] = []
-    for end in phrase_ends:
-        sel = (t >= end - c["question_window_s"]) & (t < end) & np.isfinite(pitch_st)
-        if sel.sum() < 8:
-            continue
-        slope = np.polyfit(t[sel], pitch_st[sel], 1)[0] * c["question_window_s"]
-        if slope >= c["question_rise_semitones"]:
-            questions.append(end)
+    questions = _final_rises(t, _without_octave_jumps(pitch_st), phrase_ends, c)
     return Prosody(
         hop, energy_db, pitch_st, speaking, pauses, phrase_ends, stresses, questions, duration, phrase_starts
     )
+
+
+def _without_octave_jumps(pitch_st: np.ndarray, *, max_jump: float = 7.0, min_frames: int = 8) -> np.ndarray:
+    """Pitch (semitones) with short stretches an octave-ish away from their neighbours dropped.
+
+    Autocorrelation pitch trackers halve or double the pitch on creak and weak frames: the contour
+    jumps by ~12 st between two frames and back. Real intonation moves continuously (a few st per
+    10 ms at most). The voiced contour is cut where consecutive voiced frames jump more than
+    ``max_jump`` st; a piece shorter than ``min_frames`` whose level is more than ``max_jump`` from
+    the longer pieces around it is set to NaN (unvoiced), so it cannot fake a rise or a fall.
+    """
+    out = pitch_st.copy()
+    voiced = np.flatnonzero(np.isfinite(pitch_st))
+    if len(voiced) < 3:
+        return out
+    values = pitch_st[voiced]
+    cuts = np.flatnonzero((np.abs(np.diff(values)) > max_jump) | (np.diff(voiced) > 3)) + 1
+    pieces = np.split(np.arange(len(values)), cuts)
+    levels = [float(np.median(values[p])) for p in pieces]
+    for k, piece in enumerate(pieces):
+        if len(piece) >= min_frames:
+            continue
+        around = [levels[j] for j in (k - 1, k + 1) if 0 <= j < len(pieces) and len(pieces[j]) >= min_frames]
+        if around and min(abs(levels[k] - m) for m in around) > max_jump:
+            out[voiced[piece]] = np.nan
+    return out
+
+
+def _final_rises(t: np.ndarray, pitch_st: np.ndarray, phrase_ends: list[float], c: dict[str, Any]) -> list[float]:
+    """Phrase ends whose last voiced stretch rises at least ``question_rise_semitones`` above the valley before it.
+
+    A yes/no question ends on a rise from a low point: the median pitch of the last ``question_final_s``
+    of voicing is compared with the lowest (median-smoothed) pitch in the ``question_window_s`` before
+    it. A statement ends at its valley (no rise); a line fit over the whole window (the earlier method)
+    mixed the fall before the rise into the slope and missed most rises.
+    """
+    out: list[float] = []
+    final_s, window_s = float(c["question_final_s"]), float(c["question_window_s"])
+    for end in phrase_ends:
+        voiced = np.flatnonzero((t < end) & (t >= end - window_s - final_s) & np.isfinite(pitch_st))
+        if len(voiced) < 8:
+            continue
+        last_t = t[voiced[-1]]
+        final = voiced[t[voiced] > last_t - final_s]
+        body = voiced[t[voiced] <= last_t - final_s]
+        if len(final) < 3 or len(body) < 5:
+            continue
+        smooth = np.convolve(pitch_st[body], np.ones(5) / 5.0, mode="valid")
+        if float(np.median(pitch_st[final])) - float(np.min(smooth)) >= c["question_rise_semitones"]:
+            out.append(end)
+    return out
 
 
 # --------------------------------------------------------------------------- layers
