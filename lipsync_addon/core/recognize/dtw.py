@@ -30,6 +30,7 @@ class FeatureParams:
     fmax: float = 7600.0
     delta: int = 2  # frames each side for the delta features (0 = none)
     energy_weight: float = 1.0
+    delta2: bool = False  # also delta-deltas (same scale as the deltas)
 
 
 @cache
@@ -90,7 +91,8 @@ def mfcc(samples: np.ndarray, rate: int, params: FeatureParams = FeatureParams()
     """Cepstral features for DTW, shape (frames, dims), mean/variance normalised over the clip.
 
     c1..c(n_ceps-1) plus a clip-normalised log energy (weighted by ``params.energy_weight``), and
-    their deltas when ``params.delta`` > 0. Normalising per clip removes most of the speaker and
+    their deltas when ``params.delta`` > 0 (and delta-deltas with ``params.delta2``), each delta
+    dimension scaled to standard deviation 0.5. Normalising per clip removes most of the speaker and
     channel difference between a synthetic voice and a real one.
     """
     lm = log_mel(samples, rate, params)
@@ -100,13 +102,20 @@ def mfcc(samples: np.ndarray, rate: int, params: FeatureParams = FeatureParams()
     feats = (feats - feats.mean(axis=0)) / (feats.std(axis=0) + 1e-8)
     feats[:, -1] *= params.energy_weight
     if params.delta > 0:
-        d = params.delta
-        pad = np.pad(feats, ((d, d), (0, 0)), mode="edge")
-        num = sum(k * (pad[d + k : d + k + len(feats)] - pad[d - k : d - k + len(feats)]) for k in range(1, d + 1))
-        deltas = num / (2 * sum(k * k for k in range(1, d + 1)))
-        deltas = deltas / (deltas.std(axis=0) + 1e-8) * 0.5
-        feats = np.column_stack([feats, deltas])
+        deltas = _deltas(feats, params.delta)
+        parts = [feats, deltas / (deltas.std(axis=0) + 1e-8) * 0.5]
+        if params.delta2:
+            dd = _deltas(deltas, params.delta)
+            parts.append(dd / (dd.std(axis=0) + 1e-8) * 0.5)
+        feats = np.column_stack(parts)
     return feats.astype(np.float32)
+
+
+def _deltas(feats: np.ndarray, d: int) -> np.ndarray:
+    """Regression deltas over ``d`` frames each side (edges repeated)."""
+    pad = np.pad(feats, ((d, d), (0, 0)), mode="edge")
+    num = sum(k * (pad[d + k : d + k + len(feats)] - pad[d - k : d - k + len(feats)]) for k in range(1, d + 1))
+    return num / (2 * sum(k * k for k in range(1, d + 1)))
 
 
 def _cost_rows(a: np.ndarray, b: np.ndarray, i: int, lo: int, hi: int) -> np.ndarray:

@@ -7,8 +7,11 @@
 3. Both renditions become normalised MFCC frames (5 ms hop) and DTW aligns them
    (:mod:`~lipsync_addon.core.recognize.dtw`); every synthetic phone start is carried onto the real
    clip through the path.
-4. Boundaries are refined locally (largest spectral change within ±20 ms, pulled toward the DTW
-   estimate), pauses in the real audio become silences at word boundaries (also when the DTW
+4. Boundaries are refined locally: where espeak-ng's phone classes on both sides name an acoustic
+   landmark (closure, voicing onset, frication onset/offset, nasal onset/offset), the boundary
+   snaps to the strongest such band-energy change within ±40 ms (:func:`_landmark_refine`);
+   otherwise to the largest spectral change within ±20 ms; both are pulled toward the DTW
+   estimate. Pauses in the real audio become silences at word boundaries (also when the DTW
    stretched a word's first or last phone over the pause), pauses of the synthetic rendition that
    land on continuous real speech go to the neighbouring phones, and every phone lasts at least
    20 ms.
@@ -140,6 +143,95 @@ def _spectral_change(samples: np.ndarray, rate: int, params: FeatureParams) -> n
     return np.sqrt(((after - before) ** 2).mean(axis=1))
 
 
+def phone_class(ipa: str) -> str:
+    """Manner class of an IPA phone: "sil", "stop" (incl. affricates), "fric", "nasal" or "son".
+
+    Language-independent: the class comes from the IPA symbol's first letter (espeak-ng gives
+    every phone in IPA), e.g. "tʃ" -> stop, "ʃ" -> fric, "ŋ" -> nasal, "a", "l", "ɹ" -> son.
+    """
+    classes = _params()["phone_classes"]
+    base = unicodedata.normalize("NFD", ipa or "")[:1]
+    if not base:
+        return "sil"
+    for name, letters in classes.items():
+        if base in letters:
+            return name
+    return "son"
+
+
+def _band_energies(samples: np.ndarray, rate: int, params: FeatureParams, edges: list[float]) -> np.ndarray:
+    """Log energy (natural log) of mel bands grouped by centre frequency: shape (frames, len(edges)-1)."""
+    lm = log_mel(samples, rate, params)
+    top = 2595.0 * np.log10(1.0 + min(params.fmax, rate / 2.0) / 700.0)
+    mels = np.linspace(2595.0 * np.log10(1.0 + params.fmin / 700.0), top, params.n_mels + 2)[1:-1]
+    centres = 700.0 * (10.0 ** (mels / 2595.0) - 1.0)  # Hz, as in dtw._mel_filterbank
+    power = np.exp(lm)
+    out = []
+    for lo, hi in itertools.pairwise(edges):
+        sel = (centres >= lo) & (centres < hi)
+        out.append(np.log(power[:, sel].sum(axis=1) + 1e-10))
+    return np.column_stack(out)
+
+
+def _landmark_rise(bands: np.ndarray, hop: float, span: float) -> np.ndarray:
+    """Per frame and band: mean log energy in the ``span`` s after minus the ``span`` s before."""
+    k = max(1, round(span / hop))
+    csum = np.vstack([np.zeros((1, bands.shape[1])), np.cumsum(bands, axis=0)])
+    n = len(bands)
+    idx = np.arange(n)
+    a0, a1 = np.clip(idx - k, 0, n), idx
+    b0, b1 = idx, np.clip(idx + k, 0, n)
+    before = (csum[a1] - csum[a0]) / np.maximum(1, a1 - a0)[:, None]
+    after = (csum[b1] - csum[b0]) / np.maximum(1, b1 - b0)[:, None]
+    return after - before
+
+
+def _landmark_refine(  # noqa: PLR0917 (one private step with its inputs)
+    boundaries: np.ndarray,
+    classes: list[str],
+    bands: np.ndarray,
+    hop: float,
+    window: float,
+    penalty: float,
+    span: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Snap boundaries to acoustic landmarks chosen by the phone classes on both sides.
+
+    ``bands`` (frames, 3): log energy of a low (voicing), mid and high (frication) band. Each
+    class pair ("son>stop", ...) has a template in the data JSON: which bands rise (+) and fall
+    (-) at such a boundary. Sonorant -> stop or pause: broadband drop (closure); stop or pause ->
+    sonorant: low band rise (voicing onset); sonorant -> fricative: low band falls, high band
+    rises (and the reverse); vowel-like -> nasal: mid band falls (and the reverse). Within
+    ±``window`` s of the estimate, the boundary goes to the frame whose energy change over
+    ``span`` s projects most strongly onto the template, pulled toward the estimate by
+    ``penalty`` (score units per window). Returns the new boundaries (s) and a mask of those that
+    were snapped; pairs without a template (vowel -> vowel, ...) keep their time.
+    """
+    rise = _landmark_rise(bands, hop, span)
+    templates = {tuple(k.split(">")): np.asarray(v, float) for k, v in _params()["landmark_templates"].items()}
+    out = boundaries.copy()
+    snapped = np.zeros(len(boundaries), bool)
+    w = max(1, round(window / hop))
+    n = len(rise)
+    for k in range(1, len(boundaries)):
+        tpl = templates.get((classes[k - 1], classes[k]))
+        if tpl is None:
+            continue
+        v = tpl / np.linalg.norm(tpl)
+        c = round(boundaries[k] / hop)
+        lo, hi = max(1, c - w), min(n - 1, c + w)
+        if hi <= lo:
+            continue
+        idx = np.arange(lo, hi + 1)
+        proj = rise[idx] @ v
+        if proj.max() <= 0:
+            continue
+        score = proj / (proj.max() + 1e-9) - penalty * np.abs(idx - boundaries[k] / hop) / w
+        out[k] = idx[int(np.argmax(score))] * hop
+        snapped[k] = True
+    return out, snapped
+
+
 def _speech_seconds(samples: np.ndarray, rate: int) -> float:
     """Seconds of speech (energy VAD, pauses of 0.15 s and more excluded)."""
     return float(sum(r.end - r.start for r in detect_speech(samples, rate, min_pause=0.15, margin=0.0)))
@@ -268,31 +360,26 @@ class EspeakAligner:
                 "Is the transcript in that language and script?"
             )
         hop = float(cfg["hop"])
-        fp = FeatureParams(hop=hop)
-        pad = float(cfg["pad"])
-        npad = round(pad * ANALYSIS_RATE)
-        synth = np.concatenate([np.zeros(npad, np.float32), syn.samples, np.zeros(npad, np.float32)])
+        fp = FeatureParams(hop=hop, **cfg["features"])
         progress(0.2, "aligning")
         feats_real = mfcc(audio.samples, audio.rate, fp)
-        feats_syn = mfcc(synth, ANALYSIS_RATE, fp)
-        # long pauses are squeezed out of both renditions before DTW (pauses do not match
-        # anything in the other rendition); the path is mapped back to the full frame indices
         sel_real = _speech_frames(audio.samples, audio.rate, len(feats_real), hop, cfg)
-        sel_syn = _speech_frames(synth, ANALYSIS_RATE, len(feats_syn), hop, cfg)
-        path = dtw_path(
-            feats_real[sel_real], feats_syn[sel_syn], max_cells=int(cfg["dtw_max_cells"]), radius=int(cfg["dtw_radius"])
-        )
-        path = np.column_stack([sel_real[path[:, 0]], sel_syn[path[:, 1]]])
+        path, feats_syn, real = self._align(syn, feats_real, sel_real, fp, cfg)
         if cancel is not None:
             cancel.check()
         progress(0.7, "refining")
-        syn_starts = np.array([p.start + pad for p in syn.phones])
-        syn_end = syn.phones[-1].end + pad
-        real = map_times(path, np.append(syn_starts, syn_end), hop)
         starts, end_all = real[:-1], float(real[-1])
         # local refinement of speech-to-speech boundaries
         change = _spectral_change(audio.samples, audio.rate, fp)
         refined = _refine(starts, change, hop, float(cfg["refine_window"]), float(cfg["refine_penalty"]))
+        if cfg["landmarks"]:
+            classes = [phone_class(p.ipa) for p in syn.phones]
+            lm_b = _band_energies(audio.samples, audio.rate, fp, cfg["landmark_bands"])
+            snapped_t, snapped = _landmark_refine(
+                starts, classes, lm_b, hop, float(cfg["landmark_window"]), float(cfg["landmark_penalty"]),
+                float(cfg["landmark_span"]),
+            )
+            refined = np.where(snapped, snapped_t, refined)
         starts = np.maximum.accumulate(np.clip(refined, 0.0, duration))
         # frame costs along the path -> confidence
         diff = feats_real[path[:, 0]] - feats_syn[path[:, 1]]
@@ -317,6 +404,30 @@ class EspeakAligner:
         return Transcript(words, phones, duration, "align", warnings)
 
     # -- steps ---------------------------------------------------------------------------------------
+    @staticmethod
+    def _align(
+        syn: espeak.Synthesis, feats_real: np.ndarray, sel_real: np.ndarray, fp: FeatureParams, cfg: dict[str, Any]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """DTW of one rendition against the real features.
+
+        Returns the path (real frame, synthetic frame), the synthetic features and the real-clip
+        times (s) of every synthetic phone start followed by the end of the last phone.
+        """
+        hop, pad = fp.hop, float(cfg["pad"])
+        npad = round(pad * ANALYSIS_RATE)
+        synth = np.concatenate([np.zeros(npad, np.float32), syn.samples, np.zeros(npad, np.float32)])
+        feats_syn = mfcc(synth, ANALYSIS_RATE, fp)
+        # long pauses are squeezed out of both renditions before DTW (pauses do not match
+        # anything in the other rendition); the path is mapped back to the full frame indices
+        sel_syn = _speech_frames(synth, ANALYSIS_RATE, len(feats_syn), hop, cfg)
+        path = dtw_path(
+            feats_real[sel_real], feats_syn[sel_syn], max_cells=int(cfg["dtw_max_cells"]), radius=int(cfg["dtw_radius"])
+        )
+        path = np.column_stack([sel_real[path[:, 0]], sel_syn[path[:, 1]]])
+        syn_starts = np.array([p.start + pad for p in syn.phones])
+        real = map_times(path, np.append(syn_starts, syn.phones[-1].end + pad), hop)
+        return path, feats_syn, real
+
     @staticmethod
     def _build_phones(  # noqa: PLR0917 (one private step with its inputs)
         syn: espeak.Synthesis,
