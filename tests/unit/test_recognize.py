@@ -59,6 +59,13 @@ def test_recognition_without_transcript(bobby: Audio) -> None:
     assert tr.method.startswith("recognize")
     assert len([p for p in tr.phones if not p.is_silence]) >= 8
     _assert_tiles(tr.phones, bobby.duration)
+    # phones come from aligning the recognizer's own hypothesis: each word's phones lie inside it
+    assert tr.words and all(w.pronunciation_source == "recognized" for w in tr.words)
+    assert any(p.word_index >= 0 for p in tr.phones)
+    for p in tr.phones:
+        if p.word_index >= 0:
+            w = tr.words[p.word_index]
+            assert w.start - 1e-6 <= p.start and p.end <= w.end + 1e-6
 
 
 def test_silence_and_noise_give_rest_not_a_crash() -> None:

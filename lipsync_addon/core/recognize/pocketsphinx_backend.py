@@ -1,7 +1,8 @@
 """English speech analysis with pocketsphinx 5.1.1 and the en-us model its wheel ships.
 
 With a transcript: forced alignment to words, then a second pass for phones.
-Without: recognition with the bundled n-gram LM, then alignment of the recognized words.
+Without: recognition with the bundled n-gram LM, then a phone alignment of the recognizer's own
+hypothesis on the same decoder.
 When recognition or alignment fails, an all-phone loop gives phones anyway, so there is always
 a result. Long clips are cut at pauses and the pieces run in worker processes.
 
@@ -55,13 +56,18 @@ _SPEECH_FILLERS = {"[speech]", "+spn+"}
 #: no fwdflat/bestpath passes (they cost time and lost accuracy: 0.63 vs 0.665 viseme agreement),
 #: and a word beam of 1e-15, 10k HMMs per frame and 5-frame phone lookahead, which cut recognition
 #: time by ~40 % at unchanged accuracy (narrower settings lose accuracy: maxhmmpf 5000 -> 0.675,
-#: beam 1e-40 -> 0.66).
+#: beam 1e-40 -> 0.66). Since phones are aligned to the recognizer's own hypothesis
+#: (``_recognize_aligned``, more accurate: 0.676 / 0.699 F1 / agreement), phone beams of 1e-40
+#: (exit) and 1e-30 (last phone) cut recognition CPU by ~25 % at 0.679 / 0.691; topn 2-3, ds 2,
+#: maxwpf, lponlybeam and lw 7-8 lost accuracy or saved nothing (docs/benchmarks.md).
 RECOGNIZE_SETTINGS: dict[str, float | bool | int] = {
     "fwdflat": False,
     "bestpath": False,
     "wbeam": 1e-15,
     "maxhmmpf": 10000,
     "pl_window": 5,
+    "pbeam": 1e-40,
+    "lpbeam": 1e-30,
 }
 
 
@@ -205,6 +211,34 @@ def _recognize(pcm: bytes, offset: float) -> list[tuple[str, float, float]]:
     return _decode_words(_decoder("recognize"), pcm, offset)
 
 
+def _recognize_aligned(pcm: bytes, offset: float) -> tuple[list[str], _PieceResult | None]:
+    """Recognize ``pcm``, then align phones to the recognizer's own hypothesis.
+
+    The phone pass runs on the recognition decoder itself (pocketsphinx ``set_alignment`` after an
+    n-gram search), so the word sequence keeps the recognizer's pauses and noise fillers and its
+    choice among pronunciation variants, and no separate word-level alignment pass or alignment
+    decoder is needed. Returns (recognized words, result); the result is None when the phone pass
+    fails, and the caller then aligns the words with the alignment decoder instead.
+    """
+    decoder = _decoder("recognize")
+    words = [w for w, _, _ in _decode_words(decoder, pcm, offset)]
+    if not words:
+        return words, None
+    try:
+        decoder.set_alignment()  # type: ignore[attr-defined]
+        decoder.start_utt()  # type: ignore[attr-defined]
+        decoder.process_raw(pcm, full_utt=True)  # type: ignore[attr-defined]
+        decoder.end_utt()  # type: ignore[attr-defined]
+        alignment = decoder.get_alignment()  # type: ignore[attr-defined]
+    except RuntimeError:
+        alignment = None
+    finally:
+        decoder.activate_search()  # type: ignore[attr-defined]  # back to the n-gram search
+    if alignment is None:
+        return words, None
+    return words, _from_alignment(alignment, words, offset)
+
+
 def _decode_words(decoder: object, pcm: bytes, offset: float) -> list[tuple[str, float, float]]:
     decoder.start_utt()  # type: ignore[attr-defined]
     decoder.process_raw(pcm, full_utt=True)  # type: ignore[attr-defined]
@@ -237,9 +271,13 @@ def run_piece(piece: _Piece) -> _PieceResult:
     words, prons = piece.words, piece.prons
     method = "align"
     if piece.recognize:
-        recognized = _recognize(piece.pcm, piece.offset)
-        words = [w for w, _, _ in recognized]
+        words, aligned = _recognize_aligned(piece.pcm, piece.offset)
         method = "recognize+align"
+        if aligned is not None:
+            aligned.method = method
+            if FILL_SPEECH_GAPS:
+                aligned.phones = _fill_speech_gaps(aligned.phones, piece)
+            return aligned
     if words:
         result = _align(piece.pcm, words, prons, piece.offset)
         if result is not None:
