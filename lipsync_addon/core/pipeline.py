@@ -150,6 +150,22 @@ def run(
     )
 
 
+def _denoised_copy(samples: np.ndarray, rate: int, token: CancelToken) -> np.ndarray | None:
+    """The standard enhancement chain's output for analysis, or None when it cannot run here.
+
+    Where RNNoise cannot be loaded (the Blender extension does not bundle it) the Wiener denoiser
+    (numpy/scipy) is used instead, as Enhance Audio does there.
+    """
+    from .enhance import EnhanceError, enhance_array, rnnoise
+
+    options = None if rnnoise.available() else {"denoise": "wiener"}
+    try:
+        cleaned, _ = enhance_array(samples, rate, "standard", options=options, cancel=token)
+    except EnhanceError:
+        return None
+    return cleaned
+
+
 def _speech_under_noise(analysis: Audio, token: CancelToken) -> tuple[Audio, str]:
     """A denoised copy of ``analysis`` when the energy VAD finds no speech in an audible clip, else the clip.
 
@@ -166,11 +182,8 @@ def _speech_under_noise(analysis: Audio, token: CancelToken) -> tuple[Audio, str
         return analysis, ""
     if 20.0 * np.log10(float(np.max(np.abs(samples))) + 1e-12) < -60.0:
         return analysis, ""  # digital silence
-    from .enhance import EnhanceError, enhance_array
-
-    try:
-        cleaned, _ = enhance_array(samples, analysis.rate, "standard", cancel=token)
-    except EnhanceError:
+    cleaned = _denoised_copy(samples, analysis.rate, token)
+    if cleaned is None:
         return analysis, ""
     if not detect_speech(cleaned, analysis.rate):
         return analysis, ""
@@ -197,12 +210,9 @@ def _retry_denoised(
     well or better than the enhanced one, so the copy is only tried on failure and kept only when
     more of the transcript's words align. Playback is never changed by this.
     """
-    from .enhance import EnhanceError, enhance_array
-
     progress(_STAGES["load"] + _STAGES["analyse"] * 0.98, "alignment failed in places: trying a denoised copy")
-    try:
-        cleaned, _ = enhance_array(analysis.samples, analysis.rate, "standard", cancel=token)
-    except EnhanceError:
+    cleaned = _denoised_copy(analysis.samples, analysis.rate, token)
+    if cleaned is None:
         return analysis, transcript
     denoised = Audio(cleaned, analysis.rate, analysis.source_path, analysis.source_rate, analysis.source_channels)
     second = recognizer.transcribe(denoised, config.transcript, cancel=token)  # type: ignore[attr-defined]
