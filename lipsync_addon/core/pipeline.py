@@ -108,7 +108,7 @@ def run(
         cancel=token,
     )
     token.check()
-    if fallback and "phone_loop" in transcript.method:
+    if fallback and not noisy_note and "phone_loop" in transcript.method:  # (not on an already denoised copy)
         analysis, transcript = _retry_denoised(
             analysis, transcript, recognizer, config, token=token, progress=progress
         )
