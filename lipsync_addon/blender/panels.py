@@ -70,6 +70,16 @@ class LIPSYNC_UL_mapping(bpy.types.UIList):
         row.prop(item, "weight", text="")
 
 
+class _SubPanel:
+    """Shared settings of the sub-panels under the Lip Sync sidebar tab (a mixin: not registered)."""
+
+    bl_space_type = "VIEW_3D"
+    bl_region_type = "UI"
+    bl_category = "Lip Sync"
+    bl_parent_id = "LIPSYNC_PT_main"
+    bl_options: ClassVar[set[str]] = {"DEFAULT_CLOSED"}
+
+
 class LIPSYNC_PT_main(bpy.types.Panel):
     """Clip, transcript, rig and the Generate button."""
 
@@ -157,16 +167,11 @@ class LIPSYNC_PT_main(bpy.types.Panel):
             _wrapped(layout, state.message, icon=icon)
 
 
-class LIPSYNC_PT_warnings(bpy.types.Panel):
+class LIPSYNC_PT_warnings(_SubPanel, bpy.types.Panel):
     """Warnings of the last result (unknown words, low confidence, skipped channels)."""
 
     bl_idname = "LIPSYNC_PT_warnings"
     bl_label = "Last Result Warnings"
-    bl_space_type = "VIEW_3D"
-    bl_region_type = "UI"
-    bl_category = "Lip Sync"
-    bl_parent_id = "LIPSYNC_PT_main"
-    bl_options: ClassVar[set[str]] = {"DEFAULT_CLOSED"}
 
     @classmethod
     def poll(cls, context: Any) -> bool:
@@ -178,16 +183,11 @@ class LIPSYNC_PT_warnings(bpy.types.Panel):
             _wrapped(self.layout, line, icon="INFO")
 
 
-class LIPSYNC_PT_mapping(bpy.types.Panel):
+class LIPSYNC_PT_mapping(_SubPanel, bpy.types.Panel):
     """Per-object overrides of the viseme -> shape key mapping."""
 
     bl_idname = "LIPSYNC_PT_mapping"
     bl_label = "Custom Mapping"
-    bl_space_type = "VIEW_3D"
-    bl_region_type = "UI"
-    bl_category = "Lip Sync"
-    bl_parent_id = "LIPSYNC_PT_main"
-    bl_options: ClassVar[set[str]] = {"DEFAULT_CLOSED"}
 
     @classmethod
     def poll(cls, context: Any) -> bool:
@@ -205,16 +205,11 @@ class LIPSYNC_PT_mapping(bpy.types.Panel):
         col.operator("lipsync.mapping_remove", icon="REMOVE", text="")
 
 
-class LIPSYNC_PT_face(bpy.types.Panel):
+class LIPSYNC_PT_face(_SubPanel, bpy.types.Panel):
     """Procedural face motion: blinks, brows, head (docs/face.md)."""
 
     bl_idname = "LIPSYNC_PT_face"
     bl_label = "Face Motion"
-    bl_space_type = "VIEW_3D"
-    bl_region_type = "UI"
-    bl_category = "Lip Sync"
-    bl_parent_id = "LIPSYNC_PT_main"
-    bl_options: ClassVar[set[str]] = {"DEFAULT_CLOSED"}
 
     @classmethod
     def poll(cls, context: Any) -> bool:
@@ -238,16 +233,11 @@ class LIPSYNC_PT_face(bpy.types.Panel):
         layout.prop(settings, "face_seed")
 
 
-class LIPSYNC_PT_bones(bpy.types.Panel):
+class LIPSYNC_PT_bones(_SubPanel, bpy.types.Panel):
     """Bone mouth: viseme poses, jaw and tongue bones of the armature (docs/bones.md)."""
 
     bl_idname = "LIPSYNC_PT_bones"
     bl_label = "Bone Mouth"
-    bl_space_type = "VIEW_3D"
-    bl_region_type = "UI"
-    bl_category = "Lip Sync"
-    bl_parent_id = "LIPSYNC_PT_main"
-    bl_options: ClassVar[set[str]] = {"DEFAULT_CLOSED"}
 
     @classmethod
     def poll(cls, context: Any) -> bool:

@@ -130,17 +130,20 @@ def _refine(boundaries: np.ndarray, change: np.ndarray, hop: float, window: floa
 
 def _spectral_change(samples: np.ndarray, rate: int, params: FeatureParams) -> np.ndarray:
     """Distance between the mean log-mel spectra of the 20 ms before and after each frame boundary."""
-    lm = log_mel(samples, rate, params)
-    lm = lm - lm.mean(axis=1, keepdims=True) * 0.0
-    k = max(1, round(0.02 / params.hop))
-    csum = np.vstack([np.zeros((1, lm.shape[1])), np.cumsum(lm, axis=0)])
-    n = len(lm)
+    before, after = _means_around(log_mel(samples, rate, params), max(1, round(0.02 / params.hop)))
+    return np.sqrt(((after - before) ** 2).mean(axis=1))
+
+
+def _means_around(frames: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per frame boundary i: the mean of rows [i-k, i) and of rows [i, i+k) of ``frames`` (clipped at the ends)."""
+    csum = np.vstack([np.zeros((1, frames.shape[1])), np.cumsum(frames, axis=0)])
+    n = len(frames)
     idx = np.arange(n)
     a0, a1 = np.clip(idx - k, 0, n), idx
     b0, b1 = idx, np.clip(idx + k, 0, n)
     before = (csum[a1] - csum[a0]) / np.maximum(1, a1 - a0)[:, None]
     after = (csum[b1] - csum[b0]) / np.maximum(1, b1 - b0)[:, None]
-    return np.sqrt(((after - before) ** 2).mean(axis=1))
+    return before, after
 
 
 def phone_class(ipa: str) -> str:
@@ -175,14 +178,7 @@ def _band_energies(samples: np.ndarray, rate: int, params: FeatureParams, edges:
 
 def _landmark_rise(bands: np.ndarray, hop: float, span: float) -> np.ndarray:
     """Per frame and band: mean log energy in the ``span`` s after minus the ``span`` s before."""
-    k = max(1, round(span / hop))
-    csum = np.vstack([np.zeros((1, bands.shape[1])), np.cumsum(bands, axis=0)])
-    n = len(bands)
-    idx = np.arange(n)
-    a0, a1 = np.clip(idx - k, 0, n), idx
-    b0, b1 = idx, np.clip(idx + k, 0, n)
-    before = (csum[a1] - csum[a0]) / np.maximum(1, a1 - a0)[:, None]
-    after = (csum[b1] - csum[b0]) / np.maximum(1, b1 - b0)[:, None]
+    before, after = _means_around(bands, max(1, round(span / hop)))
     return after - before
 
 
