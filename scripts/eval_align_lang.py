@@ -1,6 +1,6 @@
 """Alignment in every language: espeak-ng + DTW next to pocketsphinx, and plausibility elsewhere.
 
-    .venv/bin/python scripts/eval_align_lang.py [--data DIR] [--multilang DIR] [--json out.json]
+    .venv/bin/python scripts/eval_align_lang.py [--data DIR] [--multilang DIR] [--json out.json] [--dtw-only]
 
 1. English reference clips (``--data``, default tests/data/aligned): phone-boundary P/R/F1 at 20 ms
    and viseme-frame agreement for the espeak-ng + DTW aligner and for pocketsphinx, side by side
@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 from eval_align import CLIPS, Score, read_reference, read_transcript, score, total  # noqa: E402
 
 from lipsync_addon.core.audio import detect_speech, load_audio, to_analysis  # noqa: E402
-from lipsync_addon.core.recognize.espeak_align import EspeakAligner, tokenize  # noqa: E402
+from lipsync_addon.core.recognize.espeak_align import EspeakAligner, _params, tokenize  # noqa: E402
 from lipsync_addon.core.recognize.pocketsphinx_backend import PocketSphinxRecognizer  # noqa: E402
 from lipsync_addon.core.types import Transcript  # noqa: E402
 
@@ -144,7 +144,11 @@ def main() -> int:
     ap.add_argument("--data", default=str(ROOT / "tests" / "data" / "aligned"))
     ap.add_argument("--multilang", default=str(ROOT.parent / "shared" / "data" / "speech_multilang"))
     ap.add_argument("--json", help="write the figures here")
+    ap.add_argument("--dtw-only", action="store_true",
+                    help="espeak-ng path without the HMM refinement (the DTW stage alone, for comparison)")
     args = ap.parse_args()
+    if args.dtw_only:
+        _params()["hmm_refine"] = False
     eng = english_side_by_side(Path(args.data))
     ml = multilang(Path(args.multilang)) if Path(args.multilang).is_dir() else {}
     if args.json:

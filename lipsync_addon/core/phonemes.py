@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 _DATA = Path(__file__).with_name("data")
 
@@ -49,6 +50,48 @@ def _ipa_to_arpabet_table() -> dict[str, str]:
 def ipa_to_arpabet(ipa: str) -> str:
     """Convert an IPA phone from the English inventory back to ARPAbet (no stress); else ""."""
     return _ipa_to_arpabet_table().get(ipa, "")
+
+
+@cache
+def _nearest_table() -> dict[str, Any]:
+    return json.loads((_DATA / "ipa_arpabet_nearest.json").read_text(encoding="utf-8"))
+
+
+def _strip_marks(ipa: str, strip: str) -> str:
+    marks = ("Mn", "Lm", "Sk")
+    nfd = unicodedata.normalize("NFD", ipa)
+    return "".join(c for c in nfd if c not in strip and unicodedata.category(c) not in marks)
+
+
+def english_model_phones(ipa: str) -> list[str]:
+    """The nearest English acoustic-model phones (ARPAbet, no stress) for one IPA phone of any language.
+
+    Used to align any language with the English HMMs (data/ipa_arpabet_nearest.json says how "nearest"
+    is chosen). Affricates and diphthongs may give one phone ("tʃ" -> CH, "aɪ" -> AY) or two ("ts" ->
+    T S); every non-silent input gives at least one phone; silence labels give none.
+    """
+    table = _nearest_table()
+    seqs, phones = table["sequences"], table["phones"]
+    s = unicodedata.normalize("NFC", ipa or "").strip()
+    if not s or s in ("sil", "sp", "spn", "noise", "_"):
+        return []
+    for key in (s, _strip_marks(s, table["strip"])):
+        if key in seqs:
+            return list(seqs[key])
+        if key in phones:
+            return list(phones[key])
+    rest = unicodedata.normalize("NFC", _strip_marks(s, table["strip"]))
+    out: list[str] = []
+    k = 0
+    while k < len(rest):
+        two = rest[k:k + 2]
+        if len(two) == 2 and two in seqs:
+            out += seqs[two]
+            k += 2
+            continue
+        out += phones.get(rest[k], [])
+        k += 1
+    return out or list(table["fallback"])
 
 
 # ---------------------------------------------------------------- text normalisation

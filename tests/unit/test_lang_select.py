@@ -74,3 +74,26 @@ def test_pipeline_runs_in_spanish() -> None:
     assert result.provenance["backend"] == "espeak-ng+dtw"
     assert len(result.transcript.words) == len(text.split())
     assert {v.viseme for v in result.visemes} >= {"PP", "SS", "aa", "E", "O"}
+
+
+def test_ipa_chart_maps_to_english_model_phones() -> None:
+    """Every IPA chart symbol gets the nearest English model phones (HMM refinement of other languages):
+    real model phones, vowels to vowels and consonants to consonants, none by the unknown-symbol fallback."""
+    from lipsync_addon.core.phonemes import _nearest_table, _strip_marks, english_model_phones
+
+    model = set(json.loads((DATA.parents[1] / "lipsync_addon/core/data/arpabet_ipa.json").read_text("utf-8"))["phones"])
+    vowels = {"AA", "AE", "AH", "AO", "AW", "AY", "EH", "ER", "EY", "IH", "IY", "OW", "OY", "UH", "UW"}
+    chart = json.loads((DATA / "ipa_chart.json").read_text(encoding="utf-8"))
+    table = _nearest_table()
+    for group in ("pulmonic", "clicks", "implosives", "ejectives", "other", "vowels", "affricates", "espeak"):
+        for sym in chart[group].split():
+            got = english_model_phones(sym)
+            assert got and set(got) <= model, (group, sym, got)
+            bare = _strip_marks(sym, table["strip"])
+            known = sym in table["sequences"] or bare in table["sequences"] or all(c in table["phones"] for c in bare)
+            assert known, f"{group} {sym!r} uses the fallback"
+            if group != "espeak":
+                assert (set(got) <= vowels) == (group == "vowels"), (group, sym, got)
+    assert english_model_phones("tʃ") == ["CH"] and english_model_phones("ts") == ["T", "S"]
+    assert english_model_phones("aɪ") == ["AY"] and english_model_phones("oː") == ["OW"]
+    assert english_model_phones("sil") == [] and english_model_phones("") == []

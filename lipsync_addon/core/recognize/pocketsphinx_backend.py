@@ -151,12 +151,15 @@ def _add_prons(decoder: object, prons: dict[str, list[str]]) -> None:
             decoder.add_word(word, " ".join(strip_stress(phones)), True)  # type: ignore[attr-defined]
 
 
-def _align(pcm: bytes, words: list[str], prons: dict[str, list[str]], offset: float) -> _PieceResult | None:
-    """Forced alignment of ``words`` to ``pcm``; None if every beam failed."""
+def _align(
+    pcm: bytes, words: list[str], prons: dict[str, list[str]], offset: float, beams: tuple[float, ...] = ALIGN_BEAMS
+) -> _PieceResult | None:
+    """Forced alignment of ``words`` to ``pcm`` (int16 bytes at 16 kHz, ``offset`` s into the clip) trying
+    ``beams`` in turn; None if every beam failed."""
     decoder = _decoder("align")
     _add_prons(decoder, prons)
     text = " ".join(words)
-    for beam in ALIGN_BEAMS:
+    for beam in beams:
         try:
             config = decoder.get_config()  # type: ignore[attr-defined]
             if config["beam"] != beam:
