@@ -14,6 +14,9 @@ best senone; ``pocketsphinx_backend.MISMATCH_FIT`` is the warning threshold) and
 detected speech time the aligned words cover (``MIN_WORD_COVERAGE``). Clips over 30 s
 are cut to their first 30 s (one piece, like a dialogue line). "failed" = no alignment at all
 (the recognizer then falls back to the phone loop with its own warning).
+
+A second table runs the whole recognizer on the three long reference clips with edited texts (an
+unsaid sentence inserted, the middle third missing) and scores the phones against the references.
 """
 
 from __future__ import annotations
@@ -104,7 +107,45 @@ def main(argv: list[str] | None = None) -> int:
         row = [fit(x, text, lexicon), fit(noisy[10], text, lexicon), fit(noisy[5], text, lexicon),
                fit(x, quarter, lexicon), fit(x, other_text, lexicon)]
         print(f"| {name} | {' | '.join(fmt(v) for v in row[:4])} | {fmt(row[4])} ({other}) |", flush=True)
+    edited_texts(args.data / "aligned")
     return 0
+
+
+#: a sentence no clip contains, inserted into the middle of a transcript
+UNSAID = "meanwhile the purple elephant quietly organised a splendid birthday party for everyone"
+
+
+def edited_texts(data: Path) -> None:
+    """Lines whose text differs from what was said, through the whole recognizer (pieces, repair).
+
+    For the three ~26 s reference clips: the right text, the text with an unsaid 12-word sentence
+    inserted in the middle (the line cannot align as a whole), and the text without its middle third
+    (the actor said more than the text). Prints method, aligned words and the scores against the
+    reference phones (scripts/eval_align.py's scoring).
+    """
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from eval_align import read_reference, score
+
+    print("\n| clip | text | method | words aligned | F1@20 ms | viseme agreement |")
+    print("|---|---|---|---|---|---|")
+    rec = pb.PocketSphinxRecognizer(jobs=1)
+    for stem in ("acoustic_corpus", "cold_corpus", "cold_corpus3"):
+        if not (data / f"{stem}.wav").exists():
+            continue
+        audio = to_analysis(load_audio(str(data / f"{stem}.wav")))
+        ref = read_reference(data / f"{stem}.TextGrid", "phones")
+        words = (data / f"{stem}.lab").read_text(encoding="utf-8").split()
+        n = len(words)
+        variants = {
+            "right": words,
+            "unsaid sentence inserted": words[: n // 2] + UNSAID.split() + words[n // 2 :],
+            "middle third missing": words[: n // 3] + words[2 * n // 3 :],
+        }
+        for label, ws in variants.items():
+            tr = rec.transcribe(audio, " ".join(ws))
+            sc = score(ref, tr.phones, audio.duration)
+            print(f"| {stem} | {label} | {tr.method} | {len(tr.words)} / {len(normalize_text(' '.join(ws)))} | "
+                  f"{sc.f1:.3f} | {sc.agreement:.3f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -452,6 +452,11 @@ class PocketSphinxRecognizer:
                              words if len(chunks) == 1 else [], prons, recognize=not words)
                       for s, e in chunks]
             results = self._map(pieces, progress, cancel, 0.0, 1.0)
+            if words and len(pieces) == 1 and results[0].method == "phone_loop":
+                # the line failed as a whole (e.g. words in the text that were not said): align what can be
+                with tempfile.TemporaryDirectory(prefix="lipsync_") as tmp:
+                    pieces[0].transcript_lm, pieces[0].transcript_dict = write_transcript_model(words, prons, tmp)
+                    results = _repair(pieces, results, cancel)
         return _merge(results, duration, warnings, sources, recognized_mode=not words)
 
     # -- helpers ------------------------------------------------------------------------------------
