@@ -1,0 +1,146 @@
+"""Does the given transcript describe what is heard? Checks after an espeak-ng + DTW alignment.
+
+A forced alignment always produces timings, even for a clip with no speech or for a transcript
+with words missing. These checks run after the alignment, on what it already has (the clip, the
+transcript's phones, the DTW cost per frame), and return warnings that name the time span and say
+what to check. They never change the timings. Measured with scripts/eval_mismatch_lang.py
+(docs/languages.md, "Transcript checks"); the thresholds live in data/transcript_check.json.
+
+- **No speech**: the loud part of the clip has (almost) nothing in the speech band: either it is
+  very quiet there (``max_silent_band_db``) or the loudest sound lies mostly below 300 Hz
+  (rumble, breath, handling noise: ``min_band_share_db``).
+- **Words missing**: the transcript has too few phones for the speech heard
+  (``min_phone_rate`` phones per second of speech, on at least ``min_speech_for_rate`` s).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..audio import detect_speech, frame_energy_db
+
+
+@cache
+def _params() -> dict[str, Any]:
+    return json.loads((Path(__file__).with_name("data") / "transcript_check.json").read_text(encoding="utf-8"))
+
+
+@dataclass
+class TranscriptFit:
+    """Measures of how well a transcript fits its clip (see :func:`measure`).
+
+    Attributes:
+        speech_s: seconds of speech found by the energy VAD (no margin, pauses >= 0.15 s excluded).
+        speech_span: (start, end) s from the first to the last VAD speech region (the whole clip
+            when there is none).
+        band_db: loud speech-band level, dBFS (see :func:`band_levels`).
+        band_share_db: speech-band level minus full-band level of the loud frames, dB.
+        phone_rate: the transcript's phones per second of VAD speech.
+        cost: mean DTW cost per frame and feature dimension over the speech frames (shown in the
+            evaluation; it does not separate right from wrong text, so no warning uses it).
+    """
+
+    speech_s: float
+    speech_span: tuple[float, float]
+    band_db: float
+    band_share_db: float
+    phone_rate: float
+    cost: float
+
+
+def band_levels(samples: np.ndarray, rate: int) -> tuple[float, float]:
+    """(speech-band level, speech-band share) of the loud part of a clip, in dB.
+
+    Speech-band level: the 95th percentile over 10 ms frames of the level in 300-3400 Hz, dBFS
+    (RMS of the band-passed frame re full scale); a spoken line reaches -35 dBFS or more there.
+    Share: that level minus the 95th percentile of the full-band level: near 0 dB when the
+    loudest sound is speech, strongly negative when it is low-frequency rumble, handling or
+    breath noise. The share does not change with the clip's gain (enhancement, normalisation).
+    """
+    from scipy.signal import butter, sosfilt
+
+    lo, hi = _params()["speech_band_hz"]
+    if len(samples) < int(0.025 * rate):
+        return -120.0, 0.0
+    sos = butter(4, [lo, min(hi, 0.45 * rate)], btype="band", fs=rate, output="sos")
+    band = frame_energy_db(sosfilt(sos, samples.astype(np.float64)), rate)
+    full = frame_energy_db(samples, rate)
+    level = float(np.percentile(band, 95))
+    return level, level - float(np.percentile(full, 95))
+
+
+def measure(samples: np.ndarray, rate: int, n_phones: int, frame_cost: np.ndarray, hop: float) -> TranscriptFit:
+    """Measure how well a transcript fits a clip.
+
+    Args:
+        samples: the clip (mono, ``rate`` Hz) as aligned.
+        n_phones: phones of the transcript (pauses excluded).
+        frame_cost: DTW cost per real frame (every ``hop`` s) divided by sqrt(feature dims); NaN
+            where the path does not pass.
+    """
+    duration = len(samples) / rate
+    regions = detect_speech(samples, rate, min_pause=0.15, margin=0.0)
+    speech_s = float(sum(r.end - r.start for r in regions))
+    span = (regions[0].start, regions[-1].end) if regions else (0.0, duration)
+    band_db, share_db = band_levels(samples, rate)
+    t = np.arange(len(frame_cost)) * hop
+    in_speech = np.zeros(len(frame_cost), bool)
+    for r in regions:
+        in_speech |= (t >= r.start) & (t < r.end)
+    valid = np.isfinite(frame_cost) & in_speech
+    return TranscriptFit(
+        speech_s=speech_s,
+        speech_span=span,
+        band_db=band_db,
+        band_share_db=share_db,
+        phone_rate=n_phones / speech_s if speech_s > 0 else float("inf"),
+        cost=float(frame_cost[valid].mean()) if valid.any() else float("nan"),
+    )
+
+
+def warnings_for(fit: TranscriptFit, language: str) -> list[str]:
+    """User-facing warnings for a measured :class:`TranscriptFit` (empty when the text fits)."""
+    cfg = _params()
+    span = f"{fit.speech_span[0]:.1f}-{fit.speech_span[1]:.1f} s"
+    quiet = fit.band_db < float(cfg["max_silent_band_db"])
+    rumble = fit.band_share_db < float(cfg["min_band_share_db"])
+    if quiet or rumble:
+        what = (
+            f"nothing reaches speech level there ({fit.band_db:.0f} dBFS in the speech band; spoken lines reach "
+            "-35 dBFS or more)"
+            if quiet
+            else f"the loudest sound there is low-frequency rumble, breath or handling noise (the speech band is "
+            f"{-fit.band_share_db:.0f} dB below it)"
+        )
+        return [
+            f"No speech found at {span}, but a transcript was given: {what}. The words were still placed there, "
+            "so the mouth moves on noise. Check that the audio file is the right take, or clear the transcript "
+            "to keep the mouth at rest."
+        ]
+    if fit.speech_s >= float(cfg["min_speech_for_rate"]) and fit.phone_rate < float(cfg["min_phone_rate"]):
+        return [
+            f"The transcript may be missing words at {span}: it has {fit.phone_rate:.1f} sounds per second of "
+            f"speech (about {fit.speech_s:.1f} s), where speech has 6 to 17, so its words are stretched over sound "
+            f"they do not belong to. Check that the text is complete and that the language ('{language}') is the "
+            "one spoken."
+        ]
+    return []
+
+
+def check(
+    audio_samples: np.ndarray, rate: int, syn: Any, frame_cost: np.ndarray, hop: float, *, language: str
+) -> tuple[TranscriptFit, list[str]]:
+    """Measure and judge one alignment: returns the measures and the warnings for the user.
+
+    ``syn`` is the :class:`~lipsync_addon.core.recognize.espeak.Synthesis` that was aligned;
+    ``frame_cost`` the DTW cost per real frame divided by sqrt(feature dims) (NaN off the path).
+    """
+    n_phones = sum(1 for p in syn.phones if p.ipa)
+    fit = measure(audio_samples, rate, n_phones, frame_cost, hop)
+    return fit, warnings_for(fit, language)
