@@ -189,6 +189,17 @@ def main(argv: list[str] | None = None) -> int:
         row = {lang: run(np.asarray(x, np.float32), " ".join(t.split()[:8]), lang) for lang, t in texts.items()}
         report[name] = row
         print(f"| {name} | {' | '.join(cell(r) for r in row.values())} |", flush=True)
+    silent_name = "sv_u0016001"
+    if any(c[0] == silent_name for c in clips):
+        from lipsync_addon.core.enhance import enhance_array
+
+        _, path, text, lang = clips[[c[0] for c in clips].index(silent_name)]
+        x = to_analysis(load_audio(path)).samples
+        for preset in ("light", "standard", "strong"):
+            enhanced, _ = enhance_array(x, ANALYSIS_RATE, preset)
+            r = run(enhanced, text, lang)
+            report[f"{silent_name} enhance {preset}"] = r
+            print(f"| {silent_name} after Enhance Audio '{preset}', own text | {cell(r)} | | |", flush=True)
     if args.json:
         args.json.write_text(json.dumps(report, indent=1, ensure_ascii=False, default=float), encoding="utf-8")
     return 0

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from ..audio import detect_speech, frame_energy_db
+from ..audio import detect_speech
 
 
 @cache
@@ -54,6 +54,21 @@ class TranscriptFit:
     cost: float
 
 
+def _frame_db(samples: np.ndarray, rate: int, hop: float = 0.01, win: float = 0.025) -> np.ndarray:
+    """Level in dBFS of each ``win`` s frame every ``hop`` s, mean removed per frame (as
+    :func:`~lipsync_addon.core.audio.frame_energy_db`, from running sums instead of a frame matrix)."""
+    hop_n, win_n = max(1, round(hop * rate)), max(1, round(win * rate))
+    x = samples.astype(np.float64)
+    if len(x) < win_n:
+        x = np.pad(x, (0, win_n - len(x)))
+    s1 = np.concatenate([[0.0], np.cumsum(x)])
+    s2 = np.concatenate([[0.0], np.cumsum(x * x)])
+    starts = np.arange(0, len(x) - win_n + 1, hop_n)
+    mean = (s1[starts + win_n] - s1[starts]) / win_n
+    power = (s2[starts + win_n] - s2[starts]) / win_n - mean**2
+    return 10.0 * np.log10(np.maximum(power, 0.0) + 1e-12)
+
+
 def band_levels(samples: np.ndarray, rate: int) -> tuple[float, float]:
     """(speech-band level, speech-band share) of the loud part of a clip, in dB.
 
@@ -69,8 +84,8 @@ def band_levels(samples: np.ndarray, rate: int) -> tuple[float, float]:
     if len(samples) < int(0.025 * rate):
         return -120.0, 0.0
     sos = butter(4, [lo, min(hi, 0.45 * rate)], btype="band", fs=rate, output="sos")
-    band = frame_energy_db(sosfilt(sos, samples.astype(np.float64)), rate)
-    full = frame_energy_db(samples, rate)
+    band = _frame_db(sosfilt(sos, samples.astype(np.float64)), rate)
+    full = _frame_db(samples, rate)
     level = float(np.percentile(band, 95))
     return level, level - float(np.percentile(full, 95))
 
