@@ -118,6 +118,16 @@ def run(samples: np.ndarray, text: str, language: str) -> dict[str, object]:
     return out
 
 
+def run_pocketsphinx(samples: np.ndarray, text: str) -> str:
+    """Verdict of the pocketsphinx backend (English) on ``text``, run as the pipeline would."""
+    from lipsync_addon.core.recognize.pocketsphinx_backend import PocketSphinxRecognizer
+
+    audio, _ = _speech_under_noise(Audio(samples.astype(np.float32), ANALYSIS_RATE), CancelToken())
+    res = PocketSphinxRecognizer(jobs=1).transcribe(audio, text)
+    tags = ["NO-SPEECH" for w in res.warnings if w.startswith("No speech found at")]
+    return "silence" if res.method == "silence" else "+".join(tags) or "ok"
+
+
 def cell(r: dict[str, object]) -> str:
     """Table cell text for one run."""
     if "cost" not in r:
@@ -139,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     print("| clip | lang | right text | right, 10 dB | right, 5 dB | first quarter | other line (which) "
           "| English text |")
     print("|---|---|---|---|---|---|---|---|")
+    ps_verdicts: list[str] = []
     by_lang: dict[str, list[int]] = {}
     for k, (_, _, _, lang) in enumerate(clips):
         by_lang.setdefault(lang, []).append(k)
@@ -165,10 +176,16 @@ def main(argv: list[str] | None = None) -> int:
         }
         if lang != "en":
             row["english"] = run(x, " ".join(ENGLISH_LINE.split()[: max(3, n_words)]), lang)
+        if lang == "en":
+            for snr in (None, 10.0, 5.0):
+                xx = x if snr is None else x + nz * np.sqrt(np.mean(x**2) / np.mean(nz**2) / 10 ** (snr / 10))
+                ps_verdicts.append(run_pocketsphinx(xx, text))
         report[name] = row
         eng = cell(row["english"]) if "english" in row else "-"
         print(f"| {name} | {lang} | {cell(row['right'])} | {cell(row['right_10db'])} | {cell(row['right_5db'])} | "
               f"{cell(row['quarter'])} | {cell(row['other'])} ({other_name}) | {eng} |", flush=True)
+    print(f"\npocketsphinx, English clips, right text clean / 10 dB / 5 dB: {len(ps_verdicts)} runs, "
+          f"no-speech warnings: {sum(v.startswith('NO-SPEECH') for v in ps_verdicts)}")
     # no speech at all, with a transcript
     rng = np.random.default_rng(0)
     from scipy.signal import lfilter
@@ -183,12 +200,13 @@ def main(argv: list[str] | None = None) -> int:
         silent[f"bike noise {s}-{s + 6} s"] = noise[s * ANALYSIS_RATE : (s + 6) * ANALYSIS_RATE]
     texts = {"sv": clips[[c[0] for c in clips].index("sv_u0016003")][2] if any(c[0] == "sv_u0016003" for c in clips)
              else "Har du sett våra rara barnbarn", "es": OTHER_LINES["es"], "en": ENGLISH_LINE}
-    print("\n| no speech, with a transcript | sv | es | en |")
-    print("|---|---|---|---|")
+    print("\n| no speech, with a transcript | sv | es | en | en, pocketsphinx |")
+    print("|---|---|---|---|---|")
     for name, x in silent.items():
         row = {lang: run(np.asarray(x, np.float32), " ".join(t.split()[:8]), lang) for lang, t in texts.items()}
-        report[name] = row
-        print(f"| {name} | {' | '.join(cell(r) for r in row.values())} |", flush=True)
+        ps = run_pocketsphinx(np.asarray(x, np.float32), " ".join(texts["en"].split()[:8]))
+        report[name] = row | {"pocketsphinx": ps}
+        print(f"| {name} | {' | '.join(cell(r) for r in row.values())} | {ps} |", flush=True)
     silent_name = "sv_u0016001"
     if any(c[0] == silent_name for c in clips):
         from lipsync_addon.core.enhance import enhance_array
@@ -199,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
             enhanced, _ = enhance_array(x, ANALYSIS_RATE, preset)
             r = run(enhanced, text, lang)
             report[f"{silent_name} enhance {preset}"] = r
-            print(f"| {silent_name} after Enhance Audio '{preset}', own text | {cell(r)} | | |", flush=True)
+            print(f"| {silent_name} after Enhance Audio '{preset}', own text | {cell(r)} | | | |", flush=True)
     if args.json:
         args.json.write_text(json.dumps(report, indent=1, ensure_ascii=False, default=float), encoding="utf-8")
     return 0

@@ -7,10 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lipsync_addon.core.audio import load_audio, to_analysis
+from lipsync_addon.core.audio import detect_speech, load_audio, to_analysis
 from lipsync_addon.core.recognize import espeak
 from lipsync_addon.core.recognize.espeak_align import EspeakAligner
-from lipsync_addon.core.recognize.transcript_check import band_levels
+from lipsync_addon.core.recognize.pocketsphinx_backend import PocketSphinxRecognizer
+from lipsync_addon.core.recognize.transcript_check import band_levels, no_speech_warnings
 from lipsync_addon.core.types import Audio
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "lang"
@@ -41,8 +42,8 @@ def test_silent_prompt_with_its_transcript_warns_and_keeps_timings() -> None:
     assert res.method == "align" and len(res.words) == 4  # the timings are still given
     fit = aligner.last_fit
     assert fit is not None
-    assert fit.band_db < -50.0  # measured -56 dBFS; spoken lines -35 dBFS or more
-    assert fit.band_share_db < -12.0  # measured -15 dB; speech -5 to 0 dB
+    assert fit.band_db < -50.0  # measured -54 dBFS; spoken lines -34 dBFS or more
+    assert fit.band_share_db < -12.0  # measured -15 dB; speech -6 to 0 dB
 
 
 @needs_espeak
@@ -90,10 +91,30 @@ def test_band_levels_tell_rumble_from_speech() -> None:
     rate = 16000
     t = np.arange(2 * rate) / rate
     rumble = 0.1 * np.sin(2 * np.pi * 80 * t) * (t < 1.0)
-    level, share = band_levels(rumble.astype(np.float32), rate)
+    _, share = band_levels(rumble.astype(np.float32), rate)
     assert share < -20.0
     speech, _ = _clip(SV)
-    level, share = band_levels(speech.samples, rate)
-    assert level > -25.0 and share > -3.0  # measured -18 dBFS, -1 dB
+    level, share = band_levels(speech.samples, rate, detect_speech(speech.samples, rate, margin=0.0))
+    assert level > -25.0 and share > -3.0  # measured -17 dBFS, -1 dB
     level, _ = band_levels(np.zeros(rate, np.float32), rate)
     assert level < -100.0
+
+
+def test_a_short_line_in_a_long_quiet_clip_is_speech() -> None:
+    """Levels are taken where the VAD finds speech, not over the whole clip (a 1 s word in 60 s)."""
+    speech, _ = _clip(SV)
+    word = speech.samples[int(2.0 * 16000) : int(3.0 * 16000)]  # "Testar" and the start of "en"
+    quiet = np.random.default_rng(0).standard_normal(60 * 16000).astype(np.float32) * 10 ** (-70 / 20)
+    clip = np.concatenate([quiet[: 30 * 16000], word, quiet[30 * 16000 :]])
+    assert no_speech_warnings(clip, 16000) == []
+    level, _ = band_levels(clip, 16000)  # over the whole clip the quiet dominates
+    assert level < -45.0
+
+
+def test_pocketsphinx_also_warns_when_there_is_no_speech() -> None:
+    audio, _ = _clip(SILENT)
+    res = PocketSphinxRecognizer(jobs=1).transcribe(audio, "he began a confused complaint against the wizard")
+    assert any(w.startswith("No speech found at 0.") for w in res.warnings)
+    right = to_analysis(load_audio(DATA.parent / "cmu_arctic_us_aew_a0001.wav"))
+    res = PocketSphinxRecognizer(jobs=1).transcribe(right, "Author of the danger trail, Philip Steels, etc.")
+    assert not any(w.startswith("No speech found") for w in res.warnings)

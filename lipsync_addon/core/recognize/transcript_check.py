@@ -6,9 +6,10 @@ transcript's phones, the DTW cost per frame), and return warnings that name the 
 what to check. They never change the timings. Measured with scripts/eval_mismatch_lang.py
 (docs/languages.md, "Transcript checks"); the thresholds live in data/transcript_check.json.
 
-- **No speech**: the loud part of the clip has (almost) nothing in the speech band: either it is
-  very quiet there (``max_silent_band_db``) or the loudest sound lies mostly below 300 Hz
-  (rumble, breath, handling noise: ``min_band_share_db``).
+- **No speech**: what the energy VAD calls speech has (almost) nothing in the speech band: either
+  it is very quiet there (``max_silent_band_db``) or its loudest sound lies mostly below 300 Hz
+  (rumble, breath, handling noise: ``min_band_share_db``). It needs only the audio, so the
+  pocketsphinx backend runs it too (:func:`no_speech_warnings`).
 - **Words missing**: the transcript has too few phones for the speech heard
   (``min_phone_rate`` phones per second of speech, on at least ``min_speech_for_rate`` s).
 """
@@ -23,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from ..audio import detect_speech
+from ..audio import SpeechRegion, detect_speech
 
 
 @cache
@@ -69,14 +70,16 @@ def _frame_db(samples: np.ndarray, rate: int, hop: float = 0.01, win: float = 0.
     return 10.0 * np.log10(np.maximum(power, 0.0) + 1e-12)
 
 
-def band_levels(samples: np.ndarray, rate: int) -> tuple[float, float]:
-    """(speech-band level, speech-band share) of the loud part of a clip, in dB.
+def band_levels(samples: np.ndarray, rate: int, regions: list[SpeechRegion] | None = None) -> tuple[float, float]:
+    """(speech-band level, speech-band share) of the loud part of a clip's speech, in dB.
 
-    Speech-band level: the 95th percentile over 10 ms frames of the level in 300-3400 Hz, dBFS
-    (RMS of the band-passed frame re full scale); a spoken line reaches -35 dBFS or more there.
-    Share: that level minus the 95th percentile of the full-band level: near 0 dB when the
-    loudest sound is speech, strongly negative when it is low-frequency rumble, handling or
-    breath noise. The share does not change with the clip's gain (enhancement, normalisation).
+    Computed over the 10 ms frames inside ``regions`` (the energy VAD's speech, where the words
+    are placed; the whole clip when None or empty), so a short line in a long clip counts fully.
+    Speech-band level: the 95th percentile of the level in 300-3400 Hz, dBFS (RMS of the
+    band-passed frame re full scale); a spoken line reaches -35 dBFS or more there. Share: that
+    level minus the 95th percentile of the full-band level: near 0 dB when the loudest sound is
+    speech, strongly negative when it is low-frequency rumble, handling or breath noise. The share
+    does not change with the clip's gain (enhancement, normalisation).
     """
     from scipy.signal import butter, sosfilt
 
@@ -86,6 +89,13 @@ def band_levels(samples: np.ndarray, rate: int) -> tuple[float, float]:
     sos = butter(4, [lo, min(hi, 0.45 * rate)], btype="band", fs=rate, output="sos")
     band = _frame_db(sosfilt(sos, samples.astype(np.float64)), rate)
     full = _frame_db(samples, rate)
+    if regions:
+        centre = np.arange(len(full)) * 0.01 + 0.0125
+        inside = np.zeros(len(full), bool)
+        for r in regions:
+            inside |= (centre >= r.start) & (centre < r.end)
+        if inside.any():
+            band, full = band[inside], full[inside]
     level = float(np.percentile(band, 95))
     return level, level - float(np.percentile(full, 95))
 
@@ -103,7 +113,7 @@ def measure(samples: np.ndarray, rate: int, n_phones: int, frame_cost: np.ndarra
     regions = detect_speech(samples, rate, min_pause=0.15, margin=0.0)
     speech_s = float(sum(r.end - r.start for r in regions))
     span = (regions[0].start, regions[-1].end) if regions else (0.0, duration)
-    band_db, share_db = band_levels(samples, rate)
+    band_db, share_db = band_levels(samples, rate, regions)
     t = np.arange(len(frame_cost)) * hop
     in_speech = np.zeros(len(frame_cost), bool)
     for r in regions:
@@ -119,26 +129,47 @@ def measure(samples: np.ndarray, rate: int, n_phones: int, frame_cost: np.ndarra
     )
 
 
+def _no_speech(band_db: float, share_db: float, span: tuple[float, float]) -> list[str]:
+    """The no-speech warning when the speech-band measures say the "speech" is not speech."""
+    cfg = _params()
+    quiet = band_db < float(cfg["max_silent_band_db"])
+    rumble = share_db < float(cfg["min_band_share_db"])
+    if not (quiet or rumble):
+        return []
+    what = (
+        f"nothing there reaches speech level ({band_db:.0f} dBFS in the speech band; spoken lines reach -35 dBFS "
+        "or more)"
+        if quiet
+        else f"the loudest sound there is low-frequency rumble, breath or handling noise (the speech band is "
+        f"{-share_db:.0f} dB below it)"
+    )
+    return [
+        f"No speech found at {span[0]:.1f}-{span[1]:.1f} s, but a transcript was given: {what}. The mouth still "
+        "moves there. Check that the audio file is the right take and that this transcript belongs to it."
+    ]
+
+
+def no_speech_warnings(samples: np.ndarray, rate: int) -> list[str]:
+    """The no-speech check alone, for any backend given a transcript (mono ``samples`` at ``rate`` Hz).
+
+    Empty when the energy VAD finds no speech at all: the backends then return their own
+    "no speech found" result and the mouth stays at rest.
+    """
+    regions = detect_speech(samples, rate, min_pause=0.15, margin=0.0)
+    if not regions:
+        return []
+    band_db, share_db = band_levels(samples, rate, regions)
+    return _no_speech(band_db, share_db, (regions[0].start, regions[-1].end))
+
+
 def warnings_for(fit: TranscriptFit, language: str) -> list[str]:
     """User-facing warnings for a measured :class:`TranscriptFit` (empty when the text fits)."""
     cfg = _params()
-    span = f"{fit.speech_span[0]:.1f}-{fit.speech_span[1]:.1f} s"
-    quiet = fit.band_db < float(cfg["max_silent_band_db"])
-    rumble = fit.band_share_db < float(cfg["min_band_share_db"])
-    if quiet or rumble:
-        what = (
-            f"nothing reaches speech level there ({fit.band_db:.0f} dBFS in the speech band; spoken lines reach "
-            "-35 dBFS or more)"
-            if quiet
-            else f"the loudest sound there is low-frequency rumble, breath or handling noise (the speech band is "
-            f"{-fit.band_share_db:.0f} dB below it)"
-        )
-        return [
-            f"No speech found at {span}, but a transcript was given: {what}. The words were still placed there, "
-            "so the mouth moves on noise. Check that the audio file is the right take, or clear the transcript "
-            "to keep the mouth at rest."
-        ]
+    absent = _no_speech(fit.band_db, fit.band_share_db, fit.speech_span)
+    if absent:
+        return absent
     if fit.speech_s >= float(cfg["min_speech_for_rate"]) and fit.phone_rate < float(cfg["min_phone_rate"]):
+        span = f"{fit.speech_span[0]:.1f}-{fit.speech_span[1]:.1f} s"
         return [
             f"The transcript may be missing words at {span}: it has {fit.phone_rate:.1f} sounds per second of "
             f"speech (about {fit.speech_s:.1f} s), where speech has 6 to 17, so its words are stretched over sound "
