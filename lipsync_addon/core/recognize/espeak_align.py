@@ -50,7 +50,7 @@ from ..types import (
     Word,
     no_progress,
 )
-from . import espeak
+from . import espeak, transcript_check
 from .dtw import FeatureParams, dtw_path, log_mel, map_times, mfcc
 from .timeline import tile_phones
 
@@ -301,6 +301,8 @@ class EspeakAligner:
 
     def __init__(self, language: str = "en") -> None:
         self.language = language
+        #: measures of the last alignment's transcript checks (None before the first alignment)
+        self.last_fit: transcript_check.TranscriptFit | None = None
 
     def transcribe(
         self,
@@ -401,6 +403,10 @@ class EspeakAligner:
                 f"The audio matches the transcript poorly (DTW cost {mean_cost:.2f}): is the transcript the "
                 f"words spoken, and in language '{self.language}'?"
             )
+        self.last_fit, fit_warnings = transcript_check.check(
+            audio.samples, audio.rate, syn, frame_cost / np.sqrt(feats_real.shape[1]), hop, language=self.language
+        )
+        warnings.extend(fit_warnings)
         if low:
             warnings.append("Low-confidence words (check their timing): " + ", ".join(low[:12]))
         progress(1.0, "aligned")

@@ -29,6 +29,7 @@ from ..audio import detect_speech, split_at_pauses, to_int16
 from ..phonemes import Lexicon, arpabet_to_ipa, normalize_text, strip_stress
 from ..types import ANALYSIS_RATE, Audio, Cancelled, CancelToken, Phone, ProgressFn, Transcript, Word, no_progress
 from .timeline import tile_phones
+from .transcript_check import no_speech_warnings
 
 #: pocketsphinx frame period, seconds (100 frames/s).
 FRAME = 0.01
@@ -429,6 +430,7 @@ class PocketSphinxRecognizer:
                         f"({src.replace('_', '-')})."
                     )
             words = kept
+            warnings.extend(no_speech_warnings(audio.samples, audio.rate))
 
         pcm = to_int16(audio.samples)
         chunks = split_at_pauses(audio.samples, audio.rate, max_chunk=self.max_chunk)
