@@ -1,6 +1,7 @@
 """Alignment in every language: espeak-ng + DTW next to pocketsphinx, and plausibility elsewhere.
 
     .venv/bin/python scripts/eval_align_lang.py [--data DIR] [--multilang DIR] [--json out.json] [--dtw-only]
+    .venv/bin/python scripts/eval_align_lang.py --long 20      # speed on a 309 s Spanish clip
 
 1. English reference clips (``--data``, default tests/data/aligned): phone-boundary P/R/F1 at 20 ms
    and viseme-frame agreement for the espeak-ng + DTW aligner and for pocketsphinx, side by side
@@ -31,7 +32,7 @@ from eval_align import CLIPS, Score, read_reference, read_transcript, score, tot
 from lipsync_addon.core.audio import detect_speech, load_audio, to_analysis  # noqa: E402
 from lipsync_addon.core.recognize.espeak_align import EspeakAligner, _params, tokenize  # noqa: E402
 from lipsync_addon.core.recognize.pocketsphinx_backend import PocketSphinxRecognizer  # noqa: E402
-from lipsync_addon.core.types import Transcript  # noqa: E402
+from lipsync_addon.core.types import Audio, Transcript  # noqa: E402
 
 #: clip stem prefix -> language (ISO 639-1) for ../shared/data/speech_multilang
 LANGUAGES = {"common_voice_ja": "ja", "13697_": "es", "se10x": "sv", "61-70968": "en", "common_voice_en": "en"}
@@ -138,6 +139,25 @@ def multilang(folder: Path) -> dict[str, dict[str, object]]:
     return report
 
 
+def long_clip_speed(repeats: int) -> None:
+    """Time the espeak-ng path (DTW only, then with the HMM refinement) on a long Spanish clip."""
+    stem = ROOT / "tests" / "data" / "lang" / "13697_11991_000000"
+    line = to_analysis(load_audio(stem.with_suffix(".opus")))
+    text = stem.with_suffix(".lab").read_text(encoding="utf-8").strip()
+    gap = np.zeros(int(0.6 * line.rate), np.float32)
+    audio = Audio(np.concatenate([np.concatenate([line.samples, gap])] * repeats), line.rate)
+    cfg = _params()
+    keep = cfg["hmm_refine"]
+    for refine in (False, True):
+        cfg["hmm_refine"] = refine
+        t0 = time.perf_counter()
+        res = EspeakAligner("es").transcribe(audio, " ".join([text] * repeats))
+        dt = time.perf_counter() - t0
+        print(f"{'DTW + HMM' if refine else 'DTW only':10s} {audio.duration:.0f} s of audio: {dt:.1f} s, "
+              f"{dt / audio.duration:.3f} x real time, {len(res.words)} words")
+    cfg["hmm_refine"] = keep
+
+
 def main() -> int:
     """Print both tables (and optionally write JSON)."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -146,9 +166,14 @@ def main() -> int:
     ap.add_argument("--json", help="write the figures here")
     ap.add_argument("--dtw-only", action="store_true",
                     help="espeak-ng path without the HMM refinement (the DTW stage alone, for comparison)")
+    ap.add_argument("--long", type=int, default=0, metavar="N",
+                    help="only time a long Spanish clip: tests/data/lang's MLS line N times with 0.6 s gaps")
     args = ap.parse_args()
     if args.dtw_only:
         _params()["hmm_refine"] = False
+    if args.long:
+        long_clip_speed(args.long)
+        return 0
     eng = english_side_by_side(Path(args.data))
     ml = multilang(Path(args.multilang)) if Path(args.multilang).is_dir() else {}
     if args.json:
