@@ -263,8 +263,9 @@ def _diphthong_line() -> list[VisemeSegment]:
 def test_open_vowels_lead_the_jaw(fps: float) -> None:
     """mouth_open uses the jaw's own dominance: the open part of "white" and "now" opens further
     than the lips' viseme mix would (rounded w and the ʊ offglide lead the lips, not the jaw), and
-    the open-vowel / alveolar contrast grows. Floors measured at the default smoothing: peaks
-    0.69-0.73 and contrast >= 0.38 with jaw dominance; 0.64-0.65 and 0.33 with the lips' dominance."""
+    the open-vowel / alveolar contrast grows. Measured at the default smoothing, 24-60 fps: peaks
+    0.69-0.73 and peak - t/n trough 0.38-0.43 with jaw dominance; 0.64-0.65 and 0.32-0.34 with the
+    lips' dominance."""
     from lipsync_addon.core.animate import viseme_openness
 
     curves = coarticulate(_diphthong_line(), 1.2, fps=fps)
