@@ -282,25 +282,26 @@ def test_open_vowels_lead_the_jaw(fps: float) -> None:
 @pytest.mark.parametrize("fps", [24.0, 25.0, 30.0, 60.0])
 def test_aspirated_p_releases_before_its_aligned_end_m_holds(fps: float) -> None:
     """The aligner ends a stop at voicing onset, so the last ~50 ms of an English /p/ (burst +
-    aspiration) has open lips: a frame there is no longer closed, while the /p/ still closes fully
-    for at least one frame; an /m/ of the same length stays closed over its whole span."""
+    aspiration) has open lips: frames there are no longer closed, except the frame nearest the
+    aligned centre, which every bilabial keeps closed; an /m/ of the same length stays closed over
+    its whole span."""
     def line(cons: str) -> list[VisemeSegment]:
         return phones_to_visemes([Phone("sil", 0.0, 0.2), Phone("ɑ", 0.2, 0.4), Phone(cons, 0.4, 0.51),
                                   Phone("i", 0.51, 0.7), Phone("sil", 0.7, 1.0)])
 
+    centre = round(0.455 * fps)
     for cons in ("p", "m"):
         curves = coarticulate(line(cons), 1.0, fps=fps)
         mo, t = curves.channels["mouth_open"], curves.times
-        closed = _full_rows(curves, "PP")
-        assert len(closed) >= 1 and np.all(mo[closed] == 0.0)
+        closed = set(_full_rows(curves, "PP").tolist())
+        assert centre in closed and mo[centre] == 0.0
         inside = np.nonzero((t >= 0.4 + 1e-9) & (t <= 0.51 - 1e-9))[0]
-        released = np.nonzero((t > 0.51 - 0.05 + 1e-9) & (t <= 0.51 - 1e-9))[0]
-        assert len(released) >= 1
+        released = [k for k in np.nonzero((t > 0.51 - 0.05 + 1e-9) & (t <= 0.51 - 1e-9))[0] if k != centre]
+        assert released, fps  # a frame in the last 50 ms other than the centre one
         if cons == "m":
-            assert set(inside.tolist()) <= set(closed.tolist()), (fps, t[inside])
+            assert set(inside.tolist()) <= closed, (fps, t[inside])
         else:
-            assert np.all(t[closed] <= 0.46 + 1.0 / fps), (fps, t[closed])
-            assert not set(released.tolist()) & set(closed.tolist())
+            assert not set(released) & closed, (fps, t[sorted(closed)])
             assert np.all(mo[released] > 0.0)
 
 

@@ -162,7 +162,7 @@ def _prepare(visemes: list[VisemeSegment], duration: float, p: _Params) -> tuple
         closure = name in p.closure_visemes and weight >= p.closure_min_weight
         closed_end = _closed_end(start, end, seg.phone, p) if closure else end
         speech.append(_Seg(index[name], start, closed_end, weight, closure, end if closed_end < end else None))
-    closures = [_Seg(s.vis, s.start, s.end, s.weight, True) for s in speech if s.closure]
+    closures = [_Seg(s.vis, s.start, s.end, s.weight, True, s.aligned_end) for s in speech if s.closure]
     out: list[_Seg] = []
     cursor = 0.0
     for i, seg in enumerate(speech):
@@ -193,6 +193,7 @@ def _closed_end(start: float, end: float, phone: str, p: _Params) -> float:
     The aligner ends a stop at voicing onset, so its burst and aspiration (English /p/: about 50 ms)
     are inside the segment with the lips already open. ``release_s`` per phone, at most
     ``max_release_fraction`` of the segment; other phones (m, f, v, ...) stay closed to the end.
+    The sample nearest the aligned centre stays closed all the same (:func:`_closure_rows`).
     """
     release = p.closure_release.get(phone.strip(), 0.0)
     if release <= 0.0 or end <= start:
@@ -260,7 +261,7 @@ def _blend(
 def _closure_rows(closures: list[_Seg], times: np.ndarray, fps: float) -> dict[int, int]:
     """Sample index -> viseme column that must be fully reached there (closure / contact).
 
-    Every closure segment gets one sample (nearest its centre, moved by up to 2 frames when a
+    Every closure segment gets one sample (nearest its aligned centre, moved by up to 2 frames when a
     closure of another kind sits next to it, so both stay visible for 2 frames); long closures also
     hold every sample inside their span, except next to another kind's sample.
     """
@@ -271,7 +272,8 @@ def _closure_rows(closures: list[_Seg], times: np.ndarray, fps: float) -> dict[i
         return any(rows.get(j, vis) != vis for j in (i - 1, i, i + 1))
 
     for seg in sorted(closures, key=lambda s: s.start):
-        nearest = min(max(round(0.5 * (seg.start + seg.end) * fps), 0), n - 1)
+        aligned_end = seg.end if seg.aligned_end is None else seg.aligned_end
+        nearest = min(max(round(0.5 * (seg.start + aligned_end) * fps), 0), n - 1)
         for step in (0, 1, -1, 2, -2):
             i = nearest + step
             if 0 <= i < n and not clash(i, seg.vis):
