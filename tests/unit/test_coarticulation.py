@@ -249,3 +249,87 @@ def test_tongue_up_on_real_speech_is_smooth_and_follows_alveolars() -> None:
     assert len(alveolar) > 100 and len(bilabial) > 25
     assert np.mean(alveolar) > 0.65 and np.median(bilabial) < 0.2
     assert np.mean(alveolar) > 3 * np.mean(bilabial)
+
+
+def _diphthong_line() -> list[VisemeSegment]:
+    """"white" + "now": open vowels between a rounded glide / offglide, alveolars and pauses (s)."""
+    return phones_to_visemes([
+        Phone("sil", 0.0, 0.3), Phone("w", 0.3, 0.42), Phone("aɪ", 0.42, 0.56), Phone("t", 0.56, 0.62),
+        Phone("n", 0.62, 0.68), Phone("aʊ", 0.68, 0.86), Phone("sil", 0.86, 1.2),
+    ])
+
+
+@pytest.mark.parametrize("fps", [24.0, 25.0, 30.0, 60.0])
+def test_open_vowels_lead_the_jaw(fps: float) -> None:
+    """mouth_open uses the jaw's own dominance: the open part of "white" and "now" opens further
+    than the lips' viseme mix would (rounded w and the ʊ offglide lead the lips, not the jaw), and
+    the open-vowel / alveolar contrast grows. Measured at the default smoothing, 24-60 fps: peaks
+    0.69-0.73 and peak - t/n trough 0.38-0.43 with jaw dominance; 0.64-0.65 and 0.32-0.34 with the
+    lips' dominance."""
+    from lipsync_addon.core.animate import viseme_openness
+
+    curves = coarticulate(_diphthong_line(), 1.2, fps=fps)
+    mo, t = curves.channels["mouth_open"], curves.times
+    lips_mix = sum(curves.channels[v] * o for v, o in viseme_openness().items())
+    white, now, alveolars = (t >= 0.42) & (t < 0.56), (t >= 0.68) & (t < 0.86), (t >= 0.56) & (t < 0.68)
+    for span in (white, now):
+        assert mo[span].max() >= 0.68, (fps, mo[span].max())
+        assert mo[span].max() >= lips_mix[span].max() + 0.04
+        assert mo[span].max() - mo[alveolars].min() >= 0.37
+    assert not find_flutter(mo) and not _independent_flutter(mo)
+
+
+@pytest.mark.parametrize("fps", [24.0, 25.0, 30.0, 60.0])
+def test_aspirated_p_releases_before_its_aligned_end_m_holds(fps: float) -> None:
+    """The aligner ends a stop at voicing onset, so the last ~50 ms of an English /p/ (burst +
+    aspiration) has open lips: frames there are no longer closed, except the frame nearest the
+    aligned centre, which every bilabial keeps closed; an /m/ of the same length stays closed over
+    its whole span."""
+    def line(cons: str) -> list[VisemeSegment]:
+        return phones_to_visemes([Phone("sil", 0.0, 0.2), Phone("ɑ", 0.2, 0.4), Phone(cons, 0.4, 0.51),
+                                  Phone("i", 0.51, 0.7), Phone("sil", 0.7, 1.0)])
+
+    centre = round(0.455 * fps)
+    for cons in ("p", "m"):
+        curves = coarticulate(line(cons), 1.0, fps=fps)
+        mo, t = curves.channels["mouth_open"], curves.times
+        closed = set(_full_rows(curves, "PP").tolist())
+        assert centre in closed and mo[centre] == 0.0
+        inside = np.nonzero((t >= 0.4 + 1e-9) & (t <= 0.51 - 1e-9))[0]
+        released = [k for k in np.nonzero((t > 0.51 - 0.05 + 1e-9) & (t <= 0.51 - 1e-9))[0] if k != centre]
+        assert released, fps  # a frame in the last 50 ms other than the centre one
+        if cons == "m":
+            assert set(inside.tolist()) <= closed, (fps, t[inside])
+        else:
+            assert not set(released) & closed, (fps, t[sorted(closed)])
+            assert np.all(mo[released] > 0.0)
+
+
+@pytest.mark.parametrize("fps", [24.0, 25.0, 30.0, 60.0])
+@pytest.mark.parametrize("cons", ["m", "f"])
+def test_mouth_open_follows_long_closures_without_widening(fps: float, cons: str) -> None:
+    """A closure that owns two samples or more already shows for two frames, so mouth_open is not
+    pulled towards it on the frames around it (real lips stay open until the closure); a closure
+    that owns a single sample still closes its neighbours to at most 40 % of the mix. Measured:
+    the frame next to a 120 ms m/f keeps >= 0.6 of the vowel's peak (0.44 with the widening)."""
+    def line(length: float) -> list[VisemeSegment]:
+        return phones_to_visemes([Phone("sil", 0.0, 0.2), Phone("ɑ", 0.2, 0.4), Phone(cons, 0.4, 0.4 + length),
+                                  Phone("ɑ", 0.4 + length, 0.7), Phone("sil", 0.7, 1.0)])
+
+    from lipsync_addon.core.animate import viseme_openness
+
+    vis = "PP" if cons == "m" else "FF"
+    long_ = coarticulate(line(0.12), 1.0, fps=fps)
+    mo = long_.channels["mouth_open"]
+    run = _full_rows(long_, vis)
+    assert len(run) >= 2 and np.all(np.diff(run) == 1)
+    peak = mo[long_.times < 0.4].max()
+    assert mo[run[0] - 1] >= 0.55 * peak and mo[run[-1] + 1] >= 0.55 * peak, (mo[run[0] - 1], mo[run[-1] + 1], peak)
+    short = coarticulate(line(0.015), 1.0, fps=fps)
+    mo = short.channels["mouth_open"]
+    (k,) = _full_rows(short, vis)
+    bound = 0.4 * 0.9 + 0.6 * viseme_openness()[vis]  # 40 % of the open vowel at most, 60 % of the closure
+    assert mo[k - 1] <= bound + 1e-9 and mo[k + 1] <= bound + 1e-9
+    for curves in (long_, short):
+        assert not find_flutter(curves.channels["mouth_open"])
+        assert not _independent_flutter(curves.channels["mouth_open"])

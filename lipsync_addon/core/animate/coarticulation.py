@@ -6,6 +6,7 @@ the segment's core interval, ``tau_s`` its anticipation time before the core and
 after it. The weight of viseme v at time t is ``sum_{s in v} D_s(t) * w_s / sum_s D_s(t)``, a convex
 mix (the rest of a segment with weight ``w_s < 1`` goes to ``sil``). Rules applied on top, at the
 output sample rate: bilabial closure and labiodental contact, pause hold/relax, no flutter.
+``mouth_open`` and ``tongue_up`` are blended the same way with the jaw's / the tongue's own dominance.
 All constants are in ``data/coarticulation.json``; see docs/animation.md.
 """
 
@@ -40,6 +41,7 @@ class _Params:
     openness: np.ndarray
     tongue: np.ndarray
     tongue_dominance: np.ndarray
+    jaw_dominance: np.ndarray
     anticipation: np.ndarray
     carryover: np.ndarray
     exponent: float
@@ -54,6 +56,8 @@ class _Params:
     closure_visemes: frozenset[str]
     closure_min_weight: float
     closure_neighbour: float
+    closure_release: dict[str, float]
+    closure_max_release: float
     flutter_prominence: float
     flutter_width: int
     flutter_passes: int
@@ -80,6 +84,7 @@ def _params() -> _Params:
         openness=np.clip(col("openness"), 0.0, 1.0),
         tongue=np.clip(col("tongue_up"), 0.0, 1.0),
         tongue_dominance=col("tongue_dominance"),
+        jaw_dominance=col("jaw_dominance"),
         anticipation=col("anticipation"),
         carryover=col("carryover"),
         exponent=float(raw["exponent"]),
@@ -94,6 +99,8 @@ def _params() -> _Params:
         closure_visemes=frozenset(raw["closure"]["visemes"]),
         closure_min_weight=float(raw["closure"]["min_segment_weight"]),
         closure_neighbour=float(raw["closure"]["neighbour_weight"]),
+        closure_release={k: float(v) for k, v in raw["closure"].get("release_s", {}).items()},
+        closure_max_release=float(raw["closure"].get("max_release_fraction", 0.5)),
         flutter_prominence=float(raw["flutter"]["min_prominence"]),
         flutter_width=int(raw["flutter"]["min_width_frames"]),
         flutter_passes=int(raw["flutter"]["max_passes"]),
@@ -133,6 +140,7 @@ class _Seg:
     end: float
     weight: float
     closure: bool  # must reach full closure / contact
+    aligned_end: float | None = None  # a released stop: its aligned end (``end`` is where the lips part)
 
 
 def _prepare(visemes: list[VisemeSegment], duration: float, p: _Params) -> tuple[list[_Seg], list[_Seg]]:
@@ -152,26 +160,45 @@ def _prepare(visemes: list[VisemeSegment], duration: float, p: _Params) -> tuple
         if weight <= 0.0:
             continue
         closure = name in p.closure_visemes and weight >= p.closure_min_weight
-        speech.append(_Seg(index[name], start, end, weight, closure))
-    closures = [_Seg(s.vis, s.start, s.end, s.weight, True) for s in speech if s.closure]
+        closed_end = _closed_end(start, end, seg.phone, p) if closure else end
+        speech.append(_Seg(index[name], start, closed_end, weight, closure, end if closed_end < end else None))
+    closures = [_Seg(s.vis, s.start, s.end, s.weight, True, s.aligned_end) for s in speech if s.closure]
     out: list[_Seg] = []
     cursor = 0.0
     for i, seg in enumerate(speech):
-        gap = seg.start - cursor
+        start = seg.start
+        gap = start - cursor
         if i == 0:
             if gap > 0:
                 out.append(_Seg(sil, 0.0, seg.start, 1.0, False))
         elif gap >= p.pause_hold_s:
             out.append(_Seg(sil, cursor, seg.start, 1.0, False))
+        elif gap > 0 and out[-1].aligned_end is not None:
+            # after the release of a stop (burst, aspiration) the lips already move to the next sound
+            start = cursor
         elif gap > 0:
             # short pause: hold the previous shape until the next sound (no relaxing mid-phrase)
             prev = out[-1]
             prev.end = max(prev.end, seg.start)
-        out.append(_Seg(seg.vis, seg.start, seg.end, seg.weight, seg.closure))
+        out.append(_Seg(seg.vis, start, seg.end, seg.weight, seg.closure, seg.aligned_end))
         cursor = max(cursor, seg.end)
     if cursor < duration or not out:
         out.append(_Seg(sil, cursor, max(duration, cursor), 1.0, False))
     return out, closures
+
+
+def _closed_end(start: float, end: float, phone: str, p: _Params) -> float:
+    """Where the lips part in a closure segment [start, end] (s) of ``phone`` (IPA).
+
+    The aligner ends a stop at voicing onset, so its burst and aspiration (English /p/: about 50 ms)
+    are inside the segment with the lips already open. ``release_s`` per phone, at most
+    ``max_release_fraction`` of the segment; other phones (m, f, v, ...) stay closed to the end.
+    The sample nearest the aligned centre stays closed all the same (:func:`_closure_rows`).
+    """
+    release = p.closure_release.get(phone.strip(), 0.0)
+    if release <= 0.0 or end <= start:
+        return end
+    return end - min(release, p.closure_max_release * (end - start))
 
 
 # ---------------------------------------------------------------- dominance blending
@@ -234,7 +261,7 @@ def _blend(
 def _closure_rows(closures: list[_Seg], times: np.ndarray, fps: float) -> dict[int, int]:
     """Sample index -> viseme column that must be fully reached there (closure / contact).
 
-    Every closure segment gets one sample (nearest its centre, moved by up to 2 frames when a
+    Every closure segment gets one sample (nearest its aligned centre, moved by up to 2 frames when a
     closure of another kind sits next to it, so both stay visible for 2 frames); long closures also
     hold every sample inside their span, except next to another kind's sample.
     """
@@ -245,7 +272,8 @@ def _closure_rows(closures: list[_Seg], times: np.ndarray, fps: float) -> dict[i
         return any(rows.get(j, vis) != vis for j in (i - 1, i, i + 1))
 
     for seg in sorted(closures, key=lambda s: s.start):
-        nearest = min(max(round(0.5 * (seg.start + seg.end) * fps), 0), n - 1)
+        aligned_end = seg.end if seg.aligned_end is None else seg.aligned_end
+        nearest = min(max(round(0.5 * (seg.start + aligned_end) * fps), 0), n - 1)
         for step in (0, 1, -1, 2, -2):
             i = nearest + step
             if 0 <= i < n and not clash(i, seg.vis):
@@ -280,14 +308,21 @@ def _set_share(w: np.ndarray, row: int, col: int, value: float, rest: int = 0) -
             w[row, mask] *= (others + deficit) / others
 
 
-def _apply_closures(w: np.ndarray, rows: dict[int, int], p: _Params) -> None:
+def _apply_closures(w: np.ndarray, rows: dict[int, int], p: _Params, *, single_only: bool = False) -> None:
     """One-hot rows at closures; free rows next to them keep at least ``neighbour_weight`` of the
-    closure (shared 50/50 between two different closures on either side)."""
+    closure (shared 50/50 between two different closures on either side).
+
+    ``single_only``: widen only closures that own a single sample (a longer one already shows for
+    two frames or more).
+    """
     n = w.shape[0]
     for k, col in rows.items():
         w[k] = 0.0
         w[k, col] = 1.0
-    free = sorted({j for k in rows for j in (k - 1, k + 1) if 0 <= j < n and j not in rows})
+    widen = rows
+    if single_only:
+        widen = {k: c for k, c in rows.items() if rows.get(k - 1) != c and rows.get(k + 1) != c}
+    free = sorted({j for k in widen for j in (k - 1, k + 1) if 0 <= j < n and j not in rows})
     for j in free:
         kinds = {rows[i] for i in (j - 1, j + 1) if i in rows}
         if len(kinds) == 1:
@@ -375,6 +410,25 @@ def _prominence(x: np.ndarray, k: int) -> float:
     return float(peak_prominences(x, [k])[0][0])
 
 
+def _mouth_open(
+    segs: list[_Seg], rows: dict[int, int], times: np.ndarray, p: _Params, *, fps: float, smoothing: float,
+    strength: float,
+) -> np.ndarray:
+    """Lip/jaw aperture in [0, 1]: the viseme openness blended with the jaw's own dominance.
+
+    Same dominance functions as the visemes but with ``jaw_dominance`` (vowels lead the jaw), the same
+    closure/contact rows, then ``strength`` on the speech share as for the visemes.
+    """
+    w = _blend(segs, times, fps, smoothing, p, dominance=p.jaw_dominance)
+    _apply_closures(w, rows, p, single_only=True)
+    if strength != 1.0:
+        sil = p.visemes.index("sil")
+        speech_cols = [i for i in range(len(p.visemes)) if i != sil]
+        w[:, speech_cols] = np.clip(w[:, speech_cols] * strength, 0.0, 1.0)
+        _apply_closures(w, rows, p, single_only=True)
+    return w @ p.openness
+
+
 # ---------------------------------------------------------------- public API
 
 
@@ -393,8 +447,8 @@ def coarticulate(
 
     Returns:
         Curves with the 15 canonical viseme channels plus ``mouth_open`` and ``tongue_up`` (the
-        viseme weights times the per-viseme openness / tongue-tip raise), all in [0, 1]. At
-        strength 1 the viseme weights at every sample form a convex mix (sum 1).
+        per-viseme openness / tongue-tip raise blended with the jaw's / tongue's own dominance),
+        all in [0, 1]. At strength 1 the viseme weights at every sample form a convex mix (sum 1).
 
     Raises:
         ValueError: ``fps`` not positive, ``duration`` negative or not finite, or an unknown viseme.
@@ -424,7 +478,9 @@ def coarticulate(
     np.clip(w, 0.0, 1.0, out=w)
     # the tongue follows its own dominance (alveolars lead it, lips barely do), then the same strength
     tongue = _blend(segs, times, fps, smoothing, p, dominance=p.tongue_dominance) @ p.tongue
-    articulators = np.clip(np.stack([w @ p.openness, tongue * strength], axis=1), 0.0, 1.0)
+    articulators = np.clip(np.stack([_mouth_open(segs, rows, times, p, fps=fps, smoothing=smoothing,
+                                                 strength=strength),
+                                     tongue * strength], axis=1), 0.0, 1.0)
     _remove_flutter(articulators, set(rows), p, renormalize=False)
     channels = {v: np.ascontiguousarray(w[:, i]) for i, v in enumerate(p.visemes)}
     channels[MOUTH_OPEN] = np.ascontiguousarray(articulators[:, 0])
@@ -437,6 +493,8 @@ def map_to_channels(viseme_curves: Curves, mapping: dict[str, dict[str, float]])
 
     ``out[channel](t) = sum_v viseme_curves[v](t) * mapping[v][channel]``, clipped to [0, 1];
     ``mouth_open`` and ``tongue_up`` are carried over unchanged (zeros if the input lacks them).
+    A rig channel mapped with exactly the openness table (the ``simple`` set's one open shape) is the
+    ``mouth_open`` curve under the rig's name, so it gets that curve (jaw dominance included).
     Visemes missing from the curves or the mapping contribute nothing. Same times and rate as the input.
     """
     n = len(viseme_curves.times)
@@ -465,7 +523,25 @@ def map_to_channels(viseme_curves: Curves, mapping: dict[str, dict[str, float]])
                 locked |= np.asarray(viseme_curves.channels[v]) >= 1.0 - 1e-9
         _remove_flutter(out, {int(i) for i in np.nonzero(locked)[0]}, p, renormalize=False)
     channels = {ch: np.ascontiguousarray(out[:, i]) for ch, i in col.items()}
+    source = viseme_curves.channels.get(MOUTH_OPEN)
+    if source is not None:
+        openness = viseme_openness()
+        for ch in _openness_channels(mapping, openness):
+            channels[ch] = np.clip(np.asarray(source, dtype=np.float64), 0.0, 1.0)
     for name in ARTICULATOR_CHANNELS:
         src = viseme_curves.channels.get(name)
         channels[name] = np.clip(np.asarray(src, dtype=np.float64), 0.0, 1.0) if src is not None else np.zeros(n)
     return Curves(times=viseme_curves.times.copy(), rate=viseme_curves.rate, channels=channels)
+
+
+def _openness_channels(mapping: dict[str, dict[str, float]], openness: dict[str, float]) -> list[str]:
+    """Rig channels whose weights over the canonical visemes are exactly ``openness`` (missing = 0)."""
+    names = {ch for mix in mapping.values() for ch in mix if ch not in ARTICULATOR_CHANNELS}
+    found = []
+    for ch in sorted(names):
+        weights = {v: float(mapping.get(v, {}).get(ch, 0.0)) for v in openness}
+        if any(v not in openness for v, mix in mapping.items() if ch in mix):
+            continue
+        if all(abs(weights[v] - o) <= 1e-9 for v, o in openness.items()):
+            found.append(ch)
+    return found
