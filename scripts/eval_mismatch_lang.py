@@ -16,9 +16,11 @@ and then clips with no speech, each with a transcript: digital silence, low-leve
 noise, the exercise bike noise alone (6 s pieces). Like the pipeline, a clip where the energy VAD
 finds no speech is first given to the denoiser (``pipeline._speech_under_noise``).
 
-Cells: ``speech-band level dBFS / band share dB / phones per s of speech / DTW cost`` (see
-``transcript_check.TranscriptFit``), then the check's verdict when it warns: ``NO-SPEECH`` or
-``MISSING`` (words); ``silence`` is the aligner's own "no speech found" result (no alignment).
+Cells: ``speech-band level dBFS / band share dB / phones per s of speech / DTW cost / HMM fit /
+share of words the HMM aligned`` (see ``transcript_check.TranscriptFit`` and
+``espeak_align.HmmFit``), then the check's verdict when it warns: ``NO-SPEECH``, ``MISSING``
+(words) or ``MISMATCH`` (the HMM refinement's fit); ``silence`` is the aligner's own "no speech
+found" result (no alignment).
 """
 
 from __future__ import annotations
@@ -99,6 +101,8 @@ def verdict(warnings: list[str], method: str) -> str:
             tags.append("NO-SPEECH")
         elif "missing words" in w:
             tags.append("MISSING")
+        elif "may not match" in w:
+            tags.append("MISMATCH")
     return "+".join(tags) or "ok"
 
 
@@ -115,6 +119,9 @@ def run(samples: np.ndarray, text: str, language: str) -> dict[str, object]:
     if fit is not None and res.method != "silence":
         out |= {"cost": fit.cost, "band_db": fit.band_db, "band_share_db": fit.band_share_db,
                 "phone_rate": fit.phone_rate, "speech_s": fit.speech_s}
+    hmm = aligner.last_hmm
+    if hmm is not None:
+        out |= {"hmm_fit": hmm.fit, "hmm_aligned": hmm.aligned / max(1, hmm.words)}
     return out
 
 
@@ -133,7 +140,11 @@ def cell(r: dict[str, object]) -> str:
     if "cost" not in r:
         return str(r["verdict"])
     tag = "" if r["verdict"] == "ok" else f" **{r['verdict']}**"
-    return f"{r['band_db']:.0f} / {r['band_share_db']:.0f} / {r['phone_rate']:.1f} / {r['cost']:.2f}{tag}"
+    hmm = ""
+    if "hmm_aligned" in r:
+        fit = "-" if r["hmm_fit"] is None else f"{r['hmm_fit']:.0f}"
+        hmm = f" / {fit} / {r['hmm_aligned']:.2f}"
+    return f"{r['band_db']:.0f} / {r['band_share_db']:.0f} / {r['phone_rate']:.1f} / {r['cost']:.2f}{hmm}{tag}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -145,7 +156,8 @@ def main(argv: list[str] | None = None) -> int:
     clips = _clips(args.shared)
     noise = to_analysis(load_audio(args.shared / "noise" / "exercise_bike.wav")).samples
     report: dict[str, dict[str, object]] = {}
-    print("cells: speech-band dBFS / band share dB / phones per s of speech / DTW cost, then the verdict if not ok")
+    print("cells: speech-band dBFS / band share dB / phones per s of speech / DTW cost / HMM fit / share of words "
+          "the HMM aligned, then the verdict if not ok")
     print("| clip | lang | right text | right, 10 dB | right, 5 dB | first quarter | other line (which) "
           "| English text |")
     print("|---|---|---|---|---|---|---|---|")

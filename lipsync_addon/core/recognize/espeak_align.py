@@ -303,6 +303,8 @@ class EspeakAligner:
         self.language = language
         #: measures of the last alignment's transcript checks (None before the first alignment)
         self.last_fit: transcript_check.TranscriptFit | None = None
+        #: how the last alignment's HMM refinement went (None when it did not run)
+        self.last_hmm: HmmFit | None = None
 
     def transcribe(
         self,
@@ -321,6 +323,7 @@ class EspeakAligner:
         if audio.rate != ANALYSIS_RATE:
             raise ValueError(f"EspeakAligner needs {ANALYSIS_RATE} Hz audio, got {audio.rate} Hz")
         cfg = _params()
+        self.last_hmm = None
         duration = audio.duration
         warnings: list[str] = []
         tokens = tokenize(transcript, self.language)
@@ -395,10 +398,11 @@ class EspeakAligner:
         phones = tile_phones(phones, duration)
         if cfg["hmm_refine"]:
             progress(0.8, "refining with phone models")
-            phones = hmm_refine(audio, phones, cfg, cancel)
+            phones, self.last_hmm = hmm_refine(audio, phones, cfg, cancel)
         words = self._words(tokens, phones)
         low = [w.text for w in words if w.confidence < float(cfg["low_confidence"])]
-        if mean_cost > float(cfg["mismatch_cost"]):
+        dtw_mismatch = mean_cost > float(cfg["mismatch_cost"])
+        if dtw_mismatch:
             warnings.append(
                 f"The audio matches the transcript poorly (DTW cost {mean_cost:.2f}): is the transcript the "
                 f"words spoken, and in language '{self.language}'?"
@@ -407,6 +411,10 @@ class EspeakAligner:
             audio.samples, audio.rate, syn, frame_cost / np.sqrt(feats_real.shape[1]), hop, language=self.language
         )
         warnings.extend(fit_warnings)
+        if self.last_hmm is not None and not fit_warnings and not dtw_mismatch:
+            hmm = self.last_hmm
+            warnings.extend(transcript_check.hmm_warnings(hmm.words, hmm.aligned, hmm.fit,
+                                                          self.last_fit.speech_span, self.language))
         if low:
             warnings.append("Low-confidence words (check their timing): " + ", ".join(low[:12]))
         progress(1.0, "aligned")
@@ -586,9 +594,25 @@ def _hmm_pieces(phones: list[Phone], duration: float, max_piece: float, min_cut:
     return pieces
 
 
+@dataclass
+class HmmFit:
+    """How the HMM refinement went: words it re-timed, and how well they fit the English models.
+
+    Attributes:
+        words: transcript words with phones (the DTW's).
+        aligned: words the HMMs aligned (the others keep their DTW times).
+        fit: median over aligned words of the acoustic score per frame relative to the best senone
+            (as pocketsphinx's ``MISMATCH_FIT``); None when no word aligned.
+    """
+
+    words: int
+    aligned: int
+    fit: float | None
+
+
 def hmm_refine(
     audio: Audio, phones: list[Phone], cfg: dict[str, Any], cancel: CancelToken | None = None
-) -> list[Phone]:
+) -> tuple[list[Phone], HmmFit]:
     """Re-time the DTW phones with a forced alignment in the English acoustic model (pocketsphinx HMMs).
 
     Each word becomes a dictionary entry whose pronunciation is its IPA phones mapped to the nearest
@@ -599,14 +623,14 @@ def hmm_refine(
     alone, so a failure stays local. The HMMs model spectra and durations better than a DTW
     against one synthetic rendition, also for other languages' phones (measured in
     docs/languages.md). Words whose piece never aligns, or whose phones do not come back one to one,
-    keep their DTW times. Returns phones tiling the clip.
+    keep their DTW times. Returns phones tiling the clip, and how the alignment went.
     """
     by_word: dict[int, list[Phone]] = {}
     for p in phones:
         if not p.is_silence and p.word_index >= 0:
             by_word.setdefault(p.word_index, []).append(p)
     if not by_word:
-        return phones
+        return phones, HmmFit(0, 0, None)
     out = [Phone(p.ipa, p.start, p.end, p.confidence, p.word_index, p.stress) for p in phones if not p.is_silence]
     mine = {w: [q for q in out if q.word_index == w] for w in by_word}
     pcm = to_int16(audio.samples)
@@ -614,6 +638,7 @@ def hmm_refine(
 
     min_cut = float(cfg["hmm_min_cut"])
     todo = _hmm_pieces(phones, audio.duration, float(cfg["hmm_max_piece"]), min_cut)
+    scores: list[float] = []
     while todo:
         if cancel is not None:
             cancel.check()
@@ -625,9 +650,13 @@ def hmm_refine(
         parts = [(max(a, s), b) for a, b in _hmm_pieces(inner, e, 0.0, min_cut)] if len(words) > 1 else []
         # a piece that can be split tries the narrow beam only: a wider one rarely rescues it, splitting does
         beams = ALIGN_BEAMS[:1] if len(parts) > 1 else ALIGN_BEAMS
-        if not _hmm_piece(pcm, audio.rate, (s, e), words, by_word, mine, beams) and len(parts) > 1:
+        got = _hmm_piece(pcm, audio.rate, (s, e), words, by_word, mine, beams)
+        if got is not None:
+            scores += got
+        elif len(parts) > 1:
             todo[:0] = parts
-    return tile_phones(out, audio.duration)
+    fit = HmmFit(len(by_word), len(scores), float(np.median(scores)) if scores else None)
+    return tile_phones(out, audio.duration), fit
 
 
 def _hmm_piece(  # noqa: PLR0917 (one private step with its inputs)
@@ -638,8 +667,12 @@ def _hmm_piece(  # noqa: PLR0917 (one private step with its inputs)
     by_word: dict[int, list[Phone]],
     mine: dict[int, list[Phone]],
     beams: tuple[float, ...],
-) -> bool:
-    """Align ``words`` to the ``span`` (s) of ``pcm`` and write the times into ``mine``; False if it did not align."""
+) -> list[float] | None:
+    """Align ``words`` to the ``span`` (s) of ``pcm`` and write the times into ``mine``.
+
+    Returns the aligned words' acoustic scores (per frame, relative to the best senone), or None if
+    the piece did not align.
+    """
     from .pocketsphinx_backend import _align
 
     s, e = span
@@ -647,7 +680,7 @@ def _hmm_piece(  # noqa: PLR0917 (one private step with its inputs)
     prons = {name: arpa for name, arpa, _ in entries}
     result = _align(pcm[round(s * rate):round(e * rate)].tobytes(), [n for n, _, _ in entries], prons, s, beams)
     if result is None:
-        return False
+        return None
     got: dict[int, list[tuple[float, float]]] = {}
     for _, ps, pe, wi in result.phones:
         if wi >= 0:
@@ -661,4 +694,4 @@ def _hmm_piece(  # noqa: PLR0917 (one private step with its inputs)
         for q, n in zip(mine[w], sizes, strict=True):
             q.start, q.end = times[j][0], times[j + n - 1][1]
             j += n
-    return True
+    return list(result.word_scores)

@@ -144,6 +144,8 @@ class _PieceResult:
     warnings: list[str] = field(default_factory=list)
     #: how well the aligned words fit the sound (see MISMATCH_FIT); None without an alignment
     fit: float | None = None
+    #: per aligned word: acoustic score per frame relative to the best senone (``fit`` is their median)
+    word_scores: list[float] = field(default_factory=list)
 
 
 def _add_prons(decoder: object, prons: dict[str, list[str]]) -> None:
@@ -202,7 +204,8 @@ def _from_alignment(alignment: object, words: list[str], offset: float) -> _Piec
         for p in w:
             out_phones.append((p.name, offset + p.start * FRAME, offset + (p.start + p.duration) * FRAME, wi))
         wi += 1
-    return _PieceResult(out_words, out_phones, "align", fit=float(np.median(scores)) if scores else None)
+    return _PieceResult(out_words, out_phones, "align", fit=float(np.median(scores)) if scores else None,
+                        word_scores=scores)
 
 
 def _filler_phone(name: str) -> str:

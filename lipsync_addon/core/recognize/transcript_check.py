@@ -12,6 +12,9 @@ what to check. They never change the timings. Measured with scripts/eval_mismatc
   pocketsphinx backend runs it too (:func:`no_speech_warnings`).
 - **Words missing**: the transcript has too few phones for the speech heard
   (``min_phone_rate`` phones per second of speech, on at least ``min_speech_for_rate`` s).
+- **Other words or another language**: the HMM refinement (English phone models, see
+  ``espeak_align.hmm_refine``) fits the words poorly (``hmm_min_fit``) or cannot align most of them
+  (``hmm_min_aligned``); the same sign also fires on very noisy recordings, and the message says so.
 """
 
 from __future__ import annotations
@@ -177,6 +180,33 @@ def warnings_for(fit: TranscriptFit, language: str) -> list[str]:
             "one spoken."
         ]
     return []
+
+
+def hmm_warnings(words: int, aligned: int, fit: float | None, span: tuple[float, float], language: str) -> list[str]:
+    """Warning when the HMM refinement says the words are not the ones spoken (or the clip is very noisy).
+
+    Args:
+        words: transcript words the refinement tried; aligned: those it aligned.
+        fit: median acoustic score per frame of the aligned words, relative to the best senone.
+        span: (start, end) s of the speech, for the message.
+    """
+    cfg = _params()
+    if words < int(cfg["hmm_min_words"]):
+        return []
+    share = aligned / words
+    poor_fit = fit is not None and fit < float(cfg["hmm_min_fit"])
+    if share >= float(cfg["hmm_min_aligned"]) and not poor_fit:
+        return []
+    what = (
+        f"only {aligned} of its {words} words could be aligned to the sound"
+        if share < float(cfg["hmm_min_aligned"])
+        else f"its words fit the sound poorly (score {fit:.0f}; matching text scores above {cfg['hmm_min_fit']:.0f})"
+    )
+    return [
+        f"The transcript may not match the audio at {span[0]:.1f}-{span[1]:.1f} s: {what}. Check that the text is the "
+        f"line spoken and that the language ('{language}') is right; if both are, the recording may be too noisy "
+        "for exact timing (try Enhance Audio)."
+    ]
 
 
 def check(
