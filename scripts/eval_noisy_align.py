@@ -1,6 +1,6 @@
 """Alignment on noisy real speech: raw input, the pipeline's denoise fallback, and Enhance Audio.
 
-    .venv/bin/python scripts/eval_noisy_align.py [--snr 20 10 5]   # ~3 min
+    .venv/bin/python scripts/eval_noisy_align.py [--snr 20 10 5] [--backend espeak]   # ~3 min
 
 The reference clips of tests/data/aligned (with their transcripts) mixed with the bundled real
 exercise-bike noise (tests/data/noise_exercise_bike_12s.flac, tiled) at each SNR (speech power over
@@ -39,6 +39,8 @@ def main(argv: list[str] | None = None) -> int:
     """Print the table; returns the exit code."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--snr", type=float, nargs="+", default=[20.0, 10.0, 5.0], help="SNRs in dB (clean is added)")
+    parser.add_argument("--backend", default="pocketsphinx", choices=["pocketsphinx", "espeak"],
+                        help="espeak: the other languages' path (espeak-ng + DTW + HMM) on these English clips")
     args = parser.parse_args(argv)
     nz = load_audio(str(DATA / "noise_exercise_bike_12s.flac"))
     noise = resample(nz.samples if nz.samples.ndim == 1 else nz.samples.mean(axis=1), nz.rate, 16000)
@@ -61,7 +63,8 @@ def main(argv: list[str] | None = None) -> int:
             ref = ea.read_reference(DATA / "aligned" / grid, tier)
             text = ea.read_transcript(DATA / "aligned", text_spec)
             for mode, extra in modes.items():
-                result = pipeline.run(Audio(x, 16000), PipelineConfig(transcript=text, viseme_set="oculus", **extra))
+                config = PipelineConfig(transcript=text, viseme_set="oculus", backend=args.backend, **extra)
+                result = pipeline.run(Audio(x, 16000), config)
                 scores[mode][audio_name] = ea.score(ref, result.transcript.phones, clip.duration)
                 if mode.startswith("fallback"):
                     used += any("denoised copy" in w for w in result.warnings)

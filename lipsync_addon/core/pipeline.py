@@ -108,7 +108,7 @@ def run(
         cancel=token,
     )
     token.check()
-    if fallback and not noisy_note and "phone_loop" in transcript.method:  # (not on an already denoised copy)
+    if fallback and not noisy_note and _needs_retry(transcript.method):  # (not on an already denoised copy)
         analysis, transcript = _retry_denoised(
             analysis, transcript, recognizer, config, token=token, progress=progress
         )
@@ -194,6 +194,17 @@ def _speech_under_noise(analysis: Audio, token: CancelToken) -> tuple[Audio, str
     return Audio(cleaned, analysis.rate, analysis.source_path, analysis.source_rate, analysis.source_channels), note
 
 
+#: how much of a line its alignment timed properly, by ``Transcript.method`` (higher is better): the phone
+#: loop or DTW alone stood in for the forced alignment everywhere (0), in places (1), nowhere (2)
+_METHOD_RANK = {"phone_loop": 0, "align+phone_loop": 1, "align+dtw": 1, "align": 2}
+
+
+def _needs_retry(method: str) -> bool:
+    """True when the alignment with the transcript failed somewhere (pocketsphinx fell back to the phone
+    loop, or the espeak-ng path's phone models could not confirm the DTW timing)."""
+    return "phone_loop" in method or method == "align+dtw"
+
+
 def _retry_denoised(
     analysis: Audio,
     transcript: Transcript,
@@ -217,13 +228,21 @@ def _retry_denoised(
     denoised = Audio(cleaned, analysis.rate, analysis.source_path, analysis.source_rate, analysis.source_channels)
     second = recognizer.transcribe(denoised, config.transcript, cancel=token)  # type: ignore[attr-defined]
     token.check()
-    if len(second.words) <= len(transcript.words):
+
+    def quality(t: Transcript) -> tuple[int, int]:
+        return _METHOD_RANK.get(t.method, 0), len(t.words)
+
+    if quality(second) <= quality(transcript):
         return analysis, transcript
+    better = (
+        f"{len(second.words)} words instead of {len(transcript.words)}"
+        if len(second.words) != len(transcript.words)
+        else "the phone models confirm its timing"
+    )
     second.warnings.insert(
         0,
-        f"Alignment failed in places on the raw audio (noise?); a denoised copy aligned better ({len(second.words)} "
-        f"words instead of {len(transcript.words)}) and was used for the timing. The sound is unchanged; turn on "
-        "Enhance Audio to also play the cleaned dialogue.",
+        f"Alignment failed in places on the raw audio (noise?); a denoised copy aligned better ({better}) and was "
+        "used for the timing. The sound is unchanged; turn on Enhance Audio to also play the cleaned dialogue.",
     )
     return denoised, second
 

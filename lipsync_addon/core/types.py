@@ -152,7 +152,8 @@ class Transcript:
     words: list[Word] = field(default_factory=list)
     phones: list[Phone] = field(default_factory=list)
     duration: float = 0.0
-    #: how the result was obtained: "align", "recognize+align", "phone_loop", "silence"
+    #: how the result was obtained: "align", "align+phone_loop" (alignment failed in places), "align+dtw" (espeak-ng
+    #: path: its phone models could not confirm the DTW timing), "recognize+align", "phone_loop", "silence"
     method: str = ""
     warnings: list[str] = field(default_factory=list)
 

@@ -59,6 +59,10 @@ def test_tokenize_numbers_and_scripts() -> None:
     assert [t.text for t in tokenize("¡Hola, señor! 3 veces.", "es")] == ["Hola", "señor", "3", "veces"]
     ja = tokenize("真っ昼間なのに", "ja")
     assert ja and all(t.spoken for t in ja)
+    # a line break (every transcript file ends with one) must not repeat a word (pykakasi 2.3 does)
+    text = (DATA / "lang" / "common_voice_ja_24511055.lab").read_text(encoding="utf-8") + "\n"
+    assert [t.text for t in tokenize(text, "ja")] == [t.text for t in tokenize(text.strip(), "ja")]
+    assert [t.text for t in tokenize("電球が\nともっていた\n", "ja")][-1] == "ともっていた"
 
 
 def test_dtw_recovers_a_known_time_warp() -> None:

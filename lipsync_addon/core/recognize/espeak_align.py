@@ -78,7 +78,9 @@ def _japanese_tokens(text: str) -> list[Token]:
     except ImportError:
         return [Token(w, w) for w in _split_words(text)]
     out: list[Token] = []
-    for seg in pykakasi.kakasi().convert(text):
+    # pykakasi 2.3 repeats the segment before a line break ("...ていた\n" -> "ていた", "", "ていた"):
+    # transcripts from files end with one, so line breaks and other whitespace become single spaces first
+    for seg in pykakasi.kakasi().convert(re.sub(r"\s+", " ", text).strip()):
         orig = seg["orig"].strip()
         spoken = _strip_punct(seg["hira"]).strip()
         if orig and spoken:
@@ -411,14 +413,18 @@ class EspeakAligner:
             audio.samples, audio.rate, syn, frame_cost / np.sqrt(feats_real.shape[1]), hop, language=self.language
         )
         warnings.extend(fit_warnings)
+        method = "align"
         if self.last_hmm is not None and not fit_warnings and not dtw_mismatch:
             hmm = self.last_hmm
-            warnings.extend(transcript_check.hmm_warnings(hmm.words, hmm.aligned, hmm.fit,
-                                                          self.last_fit.speech_span, self.language))
+            poor = transcript_check.hmm_warnings(hmm.words, hmm.aligned, hmm.fit, self.last_fit.speech_span,
+                                                 self.language)
+            warnings.extend(poor)
+            if poor:
+                method = "align+dtw"  # the phone models could not confirm the timing: mostly the DTW's
         if low:
             warnings.append("Low-confidence words (check their timing): " + ", ".join(low[:12]))
         progress(1.0, "aligned")
-        return Transcript(words, phones, duration, "align", warnings)
+        return Transcript(words, phones, duration, method, warnings)
 
     # -- steps ---------------------------------------------------------------------------------------
     @staticmethod
