@@ -297,12 +297,16 @@ class EspeakAligner:
 
     Args:
         language: ISO 639 code ("es", "sv", "ja", "en-gb", ...) or an espeak-ng voice name.
+        check_transcript: add the transcript checks' warnings (no speech, words missing, words that
+            do not fit); off when the text is a recognizer's output (Vosk), not the user's.
     """
 
     name = "espeak-ng+dtw"
 
-    def __init__(self, language: str = "en") -> None:
+    def __init__(self, language: str = "en", *, check_transcript: bool = True) -> None:
         self.language = language
+        #: warn when the text seems not to be what is said (off when the words come from a recognizer)
+        self.check_transcript = check_transcript
         #: measures of the last alignment's transcript checks (None before the first alignment)
         self.last_fit: transcript_check.TranscriptFit | None = None
         #: how the last alignment's HMM refinement went (None when it did not run)
@@ -404,7 +408,7 @@ class EspeakAligner:
         words = self._words(tokens, phones)
         low = [w.text for w in words if w.confidence < float(cfg["low_confidence"])]
         dtw_mismatch = mean_cost > float(cfg["mismatch_cost"])
-        if dtw_mismatch:
+        if dtw_mismatch and self.check_transcript:
             warnings.append(
                 f"The audio matches the transcript poorly (DTW cost {mean_cost:.2f}): is the transcript the "
                 f"words spoken, and in language '{self.language}'?"
@@ -412,13 +416,15 @@ class EspeakAligner:
         self.last_fit, fit_warnings = transcript_check.check(
             audio.samples, audio.rate, syn, frame_cost / np.sqrt(feats_real.shape[1]), hop, language=self.language
         )
-        warnings.extend(fit_warnings)
+        if self.check_transcript:
+            warnings.extend(fit_warnings)
         method = "align"
         if self.last_hmm is not None and not fit_warnings and not dtw_mismatch:
             hmm = self.last_hmm
             poor = transcript_check.hmm_warnings(hmm.words, hmm.aligned, hmm.fit, self.last_fit.speech_span,
                                                  self.language)
-            warnings.extend(poor)
+            if self.check_transcript:
+                warnings.extend(poor)
             if poor:
                 method = "align+dtw"  # the phone models could not confirm the timing: mostly the DTW's
         if low:

@@ -148,7 +148,7 @@ class VoskRecognizer:
                 phrases.append([i])
             else:
                 phrases[-1].append(i)
-        aligner = EspeakAligner(self.language)
+        aligner = EspeakAligner(self.language, check_transcript=False)  # the words are Vosk's, not the user's
         phones: list[Phone] = []
         warnings: list[str] = []
         out_words: list[Word] = []
