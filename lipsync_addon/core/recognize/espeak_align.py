@@ -52,6 +52,7 @@ from ..types import (
 )
 from . import espeak, transcript_check
 from .dtw import FeatureParams, dtw_path, log_mel, map_times, mfcc
+from .pocketsphinx_backend import ALIGN_BEAMS, _align
 from .timeline import tile_phones
 
 
@@ -646,8 +647,6 @@ def hmm_refine(
     out = [Phone(p.ipa, p.start, p.end, p.confidence, p.word_index, p.stress) for p in phones if not p.is_silence]
     mine = {w: [q for q in out if q.word_index == w] for w in by_word}
     pcm = to_int16(audio.samples)
-    from .pocketsphinx_backend import ALIGN_BEAMS
-
     min_cut = float(cfg["hmm_min_cut"])
     todo = _hmm_pieces(phones, audio.duration, float(cfg["hmm_max_piece"]), min_cut)
     scores: list[float] = []
@@ -682,11 +681,9 @@ def _hmm_piece(  # noqa: PLR0917 (one private step with its inputs)
 ) -> list[float] | None:
     """Align ``words`` to the ``span`` (s) of ``pcm`` and write the times into ``mine``.
 
-    Returns the aligned words' acoustic scores (per frame, relative to the best senone), or None if
-    the piece did not align.
+    Returns the acoustic scores (per frame, relative to the best senone) of the words re-timed, or
+    None if the piece did not align.
     """
-    from .pocketsphinx_backend import _align
-
     s, e = span
     entries = [_model_word(by_word[w]) for w in words]
     prons = {name: arpa for name, arpa, _ in entries}
@@ -697,13 +694,15 @@ def _hmm_piece(  # noqa: PLR0917 (one private step with its inputs)
     for _, ps, pe, wi in result.phones:
         if wi >= 0:
             got.setdefault(wi, []).append((ps, pe))
+    scores = []
     for k, w in enumerate(words):
         sizes = entries[k][2]
         times = got.get(k, [])
-        if len(times) != sum(sizes) or len(mine[w]) != len(sizes):
+        if len(times) != sum(sizes) or len(mine[w]) != len(sizes) or k >= len(result.word_scores):
             continue
         j = 0
         for q, n in zip(mine[w], sizes, strict=True):
             q.start, q.end = times[j][0], times[j + n - 1][1]
             j += n
-    return list(result.word_scores)
+        scores.append(result.word_scores[k])
+    return scores
