@@ -12,6 +12,7 @@ from ..phonemes import arpabet_to_ipa
 from ..types import ANALYSIS_RATE, Audio, CancelToken, LipSyncError, Phone, ProgressFn, Transcript, no_progress
 from . import espeak
 from .espeak_align import EspeakAligner, tokenize
+from .espeak_align import _params as espeak_params
 from .vosk_backend import VoskRecognizer, check_model_dir, model_help, packaged_model
 
 
@@ -53,7 +54,11 @@ class LanguageRecognizer:
         if self.backend != "vosk" and has_text:
             self.name = "espeak-ng+dtw"
             result = EspeakAligner(self.language).transcribe(audio, transcript, progress=progress, cancel=cancel)
-            result.warnings.insert(0, f"Timing by espeak-ng + DTW transcript alignment ({self.language}).")
+            refined = bool(espeak_params()["hmm_refine"])
+            how = "refined with phone models" if refined and result.method == "align" else "DTW timing only in places"
+            if not refined:
+                how = "DTW timing"
+            result.warnings.insert(0, f"Timing by espeak-ng + DTW transcript alignment, {how} ({self.language}).")
             return result
         if self.vosk_model and self.backend in ("auto", "vosk"):
             self.name = "vosk"
