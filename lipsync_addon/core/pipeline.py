@@ -108,6 +108,13 @@ def run(
         cancel=token,
     )
     token.check()
+    if (config.denoise_fallback and enhance_report is None and not fallback and transcript.method == "silence"
+            and _hidden_by_noise(analysis, token)):
+        noisy_note = (
+            "No speech was found, but a denoised copy of the clip has speech-like sound: if there is "
+            "dialogue under steady noise, give the line's transcript (it is then timed on a denoised copy) or turn "
+            "on Enhance Audio."
+        )
     if fallback and not noisy_note and _needs_retry(transcript.method):  # (not on an already denoised copy)
         analysis, transcript = _retry_denoised(
             analysis, transcript, recognizer, config, token=token, progress=progress
@@ -203,6 +210,16 @@ def _needs_retry(method: str) -> bool:
     """True when the alignment with the transcript failed somewhere (pocketsphinx fell back to the phone
     loop, or the espeak-ng path's phone models could not confirm the DTW timing)."""
     return "phone_loop" in method or method == "align+dtw"
+
+
+def _hidden_by_noise(analysis: Audio, token: CancelToken) -> bool:
+    """True when the energy VAD finds no speech in an audible clip but does in its denoised copy.
+
+    Used without a transcript for a hint only: the denoiser is not a speech detector (real noise alone
+    also passes this test), so the clip is not analysed again (docs/enhance.md).
+    """
+    copy, note = _speech_under_noise(analysis, token)
+    return bool(note) and copy is not analysis
 
 
 def _retry_denoised(
