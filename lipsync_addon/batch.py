@@ -31,7 +31,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .core.types import DEFAULT_SMOOTHING, DEFAULT_STRENGTH, LipSyncError
+from .core.types import DEFAULT_BREATH, DEFAULT_SMOOTHING, DEFAULT_STRENGTH, LipSyncError
 
 #: audio file suffixes a batch picks up (lower case)
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aif", ".aiff")
@@ -54,6 +54,7 @@ class BatchOptions:
         csv_fps: frame rate of the CSV format, frames per second.
         strength: mouth motion amplitude, 0..2.
         smoothing: coarticulation smoothing, 0..1.
+        breath: breath opening before phrases after a pause, 0 (off) .. 1.
         template: .blend to bake into ("" = cues only).
         object_name: object of the template to animate.
         glb: export ``<line>.glb`` (template mode).
@@ -67,6 +68,7 @@ class BatchOptions:
     csv_fps: float = 30.0
     strength: float = DEFAULT_STRENGTH
     smoothing: float = DEFAULT_SMOOTHING
+    breath: float = DEFAULT_BREATH
     template: str = ""
     object_name: str = ""
     glb: bool = False
@@ -213,7 +215,8 @@ def _analyze(line: Line, transcript: str, options: BatchOptions) -> Any:
     from .core.types import PipelineConfig
 
     config = PipelineConfig(transcript=transcript, viseme_set=options.viseme_set, fps=options.fps,
-                            strength=options.strength, smoothing=options.smoothing, jobs=1)
+                            strength=options.strength, smoothing=options.smoothing, breath=options.breath,
+                            jobs=1)
     return pipeline.run(line.audio, config)
 
 
@@ -237,7 +240,8 @@ def _bake_with_template(line: Line, transcript: str, outputs: list[str], options
     wanted = {Path(p).suffix: p for p in extra}
     return blender_export.bake_line_into_template(
         options.template, options.object_name, line.audio, transcript=transcript,
-        strength=options.strength, smoothing=options.smoothing, viseme_set=options.viseme_set,
+        strength=options.strength, smoothing=options.smoothing, breath=options.breath,
+        viseme_set=options.viseme_set,
         blend_path=wanted.get(".blend", ""), glb_path=wanted.get(".glb", ""), fbx_path=wanted.get(".fbx", ""),
     )  # fmt: skip
 

@@ -20,6 +20,7 @@ import time
 from collections.abc import Sequence
 
 from .core.types import (
+    DEFAULT_BREATH,
     DEFAULT_SMOOTHING,
     DEFAULT_STRENGTH,
     Cancelled,
@@ -113,6 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument("--strength", type=float, default=DEFAULT_STRENGTH, help="amplitude, 0..2")
     an.add_argument("--smoothing", type=float, default=DEFAULT_SMOOTHING,
                     help="coarticulation smoothing, 0 crisp .. 1 very smooth")
+    an.add_argument("--breath", type=float, default=DEFAULT_BREATH,
+                    help="lips part to inhale before a phrase after a pause, 0 off .. 1 (default)")
     an.add_argument("--jobs", type=int, default=0, help="worker processes for long clips (0 = all cores)")
     an.add_argument("--format", choices=("json", "rhubarb"), default="json", help="output format")
     an.add_argument("--textgrid", metavar="FILE", help="also write word/phone alignment as a Praat TextGrid")
@@ -158,6 +161,7 @@ def analyze(args: argparse.Namespace) -> int:
         fps=args.fps,
         strength=args.strength,
         smoothing=args.smoothing,
+        breath=args.breath,
         jobs=args.jobs,
         enhance=args.enhance,
         face=face_config(args.face, args.face_layers, args.expression, args.face_seed),

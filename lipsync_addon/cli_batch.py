@@ -12,7 +12,7 @@ import json
 import sys
 from typing import Any
 
-from .core.types import DEFAULT_SMOOTHING, DEFAULT_STRENGTH, LipSyncError
+from .core.types import DEFAULT_BREATH, DEFAULT_SMOOTHING, DEFAULT_STRENGTH, LipSyncError
 
 
 def add_parser(subparsers: Any) -> None:
@@ -34,6 +34,8 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--strength", type=float, default=DEFAULT_STRENGTH, help="mouth motion amplitude, 0..2")
     p.add_argument("--smoothing", type=float, default=DEFAULT_SMOOTHING,
                    help="coarticulation smoothing, 0 crisp .. 1 very smooth")
+    p.add_argument("--breath", type=float, default=DEFAULT_BREATH,
+                   help="lips part to inhale before a phrase after a pause, 0 off .. 1 (default)")
     p.add_argument("--template", metavar="BLEND", help="bake each line into a copy of this .blend (needs bpy)")
     p.add_argument("--object", dest="object_name", default="", help="mesh of the template to animate")
     p.add_argument("--blend", action="store_true", help="template mode: save OUT/<line>.blend")
@@ -59,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
         formats=formats,
         viseme_set=args.viseme_set or ("auto" if args.template else "oculus"),
         fps=args.fps, csv_fps=args.csv_fps, strength=args.strength, smoothing=args.smoothing,
-        template=args.template or "", object_name=args.object_name,
+        breath=args.breath, template=args.template or "", object_name=args.object_name,
         glb=args.glb, fbx=args.fbx, blend=args.blend,
     )  # fmt: skip
     out_dir = args.output or os.path.join(args.input, "lipsync_out")

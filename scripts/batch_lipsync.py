@@ -65,6 +65,8 @@ def parse_args(args: list[str]) -> argparse.Namespace:
                         help="mouth motion amplitude, 0..2 (default: the add-on's)")
     parser.add_argument("--smoothing", type=float, default=None,
                         help="0 = crisp, 1 = very smooth (default: the add-on's)")
+    parser.add_argument("--breath", type=float, default=None,
+                        help="lips part to inhale before a phrase after a pause, 0 off .. 1 (default: the add-on's)")
     parser.add_argument("--mapping", help="custom mapping JSON {viseme: {shape key: weight}}")
     parser.add_argument("--lang", default="en", help="ISO 639 code of the dialogue (docs/languages.md)")
     parser.add_argument("--vosk-model", default="", help="Vosk model folder (other languages, no transcript)")
@@ -196,7 +198,8 @@ def _run(opts: argparse.Namespace, bpy: Any, api: Any, LipSyncError: type[Except
             transcript=transcript,
             viseme_set=opts.viseme_set,
             start_frame=start_frame,
-            **{k: v for k, v in (("strength", opts.strength), ("smoothing", opts.smoothing)) if v is not None},
+            **{k: v for k, v in (("strength", opts.strength), ("smoothing", opts.smoothing),
+                                 ("breath", opts.breath)) if v is not None},
             scene_name=opts.scene,
             add_sound_strip=not opts.no_sound_strip,
             custom_mapping=mapping,

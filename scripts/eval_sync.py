@@ -1,6 +1,6 @@
 """Does the mouth follow real mouths? Correlate our ``mouth_open`` with measured lip aperture.
 
-    .venv/bin/python scripts/eval_sync.py [--video a.mpg --text "..."]... [--json out/eval_sync.json]
+    .venv/bin/python scripts/eval_sync.py [--video a.mpg --text "..."]... [--breath B] [--json out/eval_sync.json]
 
 For each real talking-face clip (default: the two GRID clips in ../shared/data/video,
 25 fps), this script
@@ -147,13 +147,17 @@ def rms_envelope(samples: np.ndarray, rate: int, fps: float, n_frames: int, wind
     return out
 
 
-def pipeline_mouth_open(wav_path: str, fps: float, transcript: str) -> tuple[np.ndarray, str, tuple[float, float]]:
+def pipeline_mouth_open(
+    wav_path: str, fps: float, transcript: str, breath: float | None = None
+) -> tuple[np.ndarray, str, tuple[float, float]]:
     """Our ``mouth_open`` curve (0..1) sampled at k / fps, the analysis method used, and the
-    speech span (first word start, last word end) in seconds."""
+    speech span (first word start, last word end) in seconds. ``breath``: None = the default."""
     from lipsync_addon.core import pipeline
     from lipsync_addon.core.types import PipelineConfig
 
     config = PipelineConfig(transcript=transcript, viseme_set="oculus", fps=fps)
+    if breath is not None:
+        config.breath = breath
     result = pipeline.run(wav_path, config)
     words = result.transcript.words
     span = (words[0].start, words[-1].end) if words else (0.0, result.duration)
@@ -200,7 +204,7 @@ SPAN_MARGIN = 0.2
 # --- main -----------------------------------------------------------------------------------------
 
 
-def evaluate_clip(video_path: str, transcript: str, tmp: Path) -> dict:
+def evaluate_clip(video_path: str, transcript: str, tmp: Path, breath: float | None = None) -> dict:
     """All measurements for one clip (see the module docstring)."""
     import soundfile as sf
 
@@ -213,7 +217,7 @@ def evaluate_clip(video_path: str, transcript: str, tmp: Path) -> dict:
     methods = {}
     span = (0.0, n / fps)
     for label, text in (("ours_transcript", transcript), ("ours_no_transcript", "")):
-        curve, method, words_span = pipeline_mouth_open(str(wav), fps, text)
+        curve, method, words_span = pipeline_mouth_open(str(wav), fps, text, breath)
         curves[label] = curve
         methods[label] = method
         if text:
@@ -239,6 +243,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--video", action="append", default=None, help="video file (repeatable)")
     parser.add_argument("--text", action="append", default=None, help="transcript for each --video")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures as JSON here")
+    parser.add_argument("--breath", type=float, default=None,
+                        help="breath before phrases, 0 (off) .. 1 (default: the pipeline's default)")
     parser.add_argument("--face-only", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.face_only:
@@ -256,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     with tempfile.TemporaryDirectory(prefix="eval_sync_") as tmp:
         for path, text in clips:
-            rows.append(evaluate_clip(path, text, Path(tmp)))
+            rows.append(evaluate_clip(path, text, Path(tmp), args.breath))
 
     labels = ["ours_transcript", "ours_no_transcript", "loudness_rms"]
     print(f"{'clip':<22} {'curve':<20} {'r@lag0':>7} {'best lag':>8} {'r@best':>7} {'r@0 speech':>10}")

@@ -28,6 +28,7 @@ import bpy
 
 from ..core.recognize import get_recognizer
 from ..core.types import (
+    DEFAULT_BREATH,
     DEFAULT_SMOOTHING,
     DEFAULT_STRENGTH,
     AudioError,
@@ -198,6 +199,7 @@ def prepare(
     start_frame: int | None = None,
     strength: float = DEFAULT_STRENGTH,
     smoothing: float = DEFAULT_SMOOTHING,
+    breath: float = DEFAULT_BREATH,
     scene_name: str | None = None,
     add_sound_strip: bool = True,
     custom_mapping: dict[str, dict[str, float]] | None = None,
@@ -261,6 +263,7 @@ def prepare(
         fps=fps,
         strength=float(strength),
         smoothing=float(smoothing),
+        breath=float(breath),
         enhance=enhance,
         language=language or "en",
         vosk_model=vosk_model,
@@ -571,6 +574,7 @@ def generate(
     start_frame: int | None = None,
     strength: float = DEFAULT_STRENGTH,
     smoothing: float = DEFAULT_SMOOTHING,
+    breath: float = DEFAULT_BREATH,
     scene_name: str | None = None,
     add_sound_strip: bool = True,
     custom_mapping: dict[str, dict[str, float]] | None = None,
@@ -592,6 +596,7 @@ def generate(
         start_frame: frame where the clip starts (None: its existing strip's frame, else scene start).
         strength: amplitude multiplier in [0, 2].
         smoothing: coarticulation smoothing in [0, 1].
+        breath: in [0, 1], how far the lips part to inhale before a phrase after a pause (0 = off).
         scene_name: scene to use (None: the context scene).
         add_sound_strip: put the clip in the sequencer.
         custom_mapping: viseme -> {shape key: weight}, overrides the preset.
@@ -624,6 +629,7 @@ def generate(
         start_frame=start_frame,
         strength=strength,
         smoothing=smoothing,
+        breath=breath,
         scene_name=scene_name,
         add_sound_strip=add_sound_strip,
         custom_mapping=custom_mapping,

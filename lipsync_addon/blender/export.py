@@ -22,7 +22,7 @@ import bpy
 from bpy.props import EnumProperty, StringProperty
 from bpy_extras.io_utils import ExportHelper
 
-from ..core.types import DEFAULT_SMOOTHING, DEFAULT_STRENGTH, LipSyncError, RigError
+from ..core.types import DEFAULT_BREATH, DEFAULT_SMOOTHING, DEFAULT_STRENGTH, LipSyncError, RigError
 from . import bake
 
 #: file format -> file extension
@@ -263,6 +263,7 @@ def bake_line_into_template(
     viseme_set: str = "auto",
     strength: float = DEFAULT_STRENGTH,
     smoothing: float = DEFAULT_SMOOTHING,
+    breath: float = DEFAULT_BREATH,
     blend_path: str = "",
     glb_path: str = "",
     fbx_path: str = "",
@@ -287,7 +288,7 @@ def bake_line_into_template(
     if bpy.data.objects.get(object_name) is None:
         raise RigError(f"The template '{os.path.basename(template)}' has no object named '{object_name}'.")
     report = api.generate(object_name, audio_path, transcript=transcript, viseme_set=viseme_set,
-                          strength=strength, smoothing=smoothing)
+                          strength=strength, smoothing=smoothing, breath=breath)
     if glb_path:
         export_animation(glb_path, [report.object_name], file_format="GLB")
     if fbx_path:

@@ -85,6 +85,7 @@ def build_request(context: Any, op: Any) -> api.GenerateRequest:
         start_frame=start_frame,
         strength=settings.strength,
         smoothing=settings.smoothing,
+        breath=settings.breath,
         scene_name=context.scene.name,
         add_sound_strip=add_strip,
         custom_mapping=mapping or None,

@@ -150,6 +150,7 @@ class LIPSYNC_PT_main(bpy.types.Panel):
         col = layout.column(align=True)
         col.prop(settings, "strength", slider=True)
         col.prop(settings, "smoothing", slider=True)
+        col.prop(settings, "breath", slider=True)
 
         state = getattr(context.window_manager, "lipsync_job", None)
         running = state is not None and state.status == "RUNNING"

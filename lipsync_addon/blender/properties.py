@@ -19,7 +19,7 @@ from bpy.props import (
     StringProperty,
 )
 
-from ..core.types import DEFAULT_SMOOTHING, DEFAULT_STRENGTH
+from ..core.types import DEFAULT_BREATH, DEFAULT_SMOOTHING, DEFAULT_STRENGTH
 
 _VISEME_SET_ITEMS: list[tuple[str, str, str]] = []
 
@@ -135,6 +135,10 @@ class LIPSYNC_PG_scene(bpy.types.PropertyGroup):
     )
     smoothing: FloatProperty(
         name="Smoothing", default=DEFAULT_SMOOTHING, min=0.0, max=1.0, description="0 = crisp shapes, 1 = very smooth"
+    )
+    breath: FloatProperty(
+        name="Breath", default=DEFAULT_BREATH, min=0.0, max=1.0,
+        description="Lips part slightly to inhale before a phrase that follows a pause (0 = off)",
     )
     add_sound_strip: BoolProperty(name="Add Sound Strip", default=True, description="Put the clip in the sequencer")
     language: StringProperty(

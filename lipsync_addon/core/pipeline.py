@@ -123,7 +123,8 @@ def run(
 
     segments = visemes.phones_to_visemes(transcript.phones)
     viseme_curves = animate.coarticulate(
-        segments, analysis.duration, fps=config.fps, strength=config.strength, smoothing=config.smoothing
+        segments, analysis.duration, fps=config.fps, strength=config.strength, smoothing=config.smoothing,
+        breath=config.breath,
     )
     curves = animate.map_to_channels(viseme_curves, mapping)
     face_curves, face_channels = None, {}

@@ -23,6 +23,10 @@ CUE_FORMAT_VERSION = "1.1"
 DEFAULT_SMOOTHING = 0.3
 #: Default amplitude multiplier (0..2).
 DEFAULT_STRENGTH = 1.0
+#: Default breath before phrases (0 off .. 1): the lips part slightly to inhale after a pause, before
+#: the next phrase; on real talking-face video (scripts/eval_sync.py) both speakers do, and r rises
+#: from 0.662 to 0.778 (docs/eval_sync.md).
+DEFAULT_BREATH = 1.0
 
 #: Analysis sample rate (Hz). Every recognizer works on mono audio at this rate.
 ANALYSIS_RATE = 16000
@@ -237,6 +241,7 @@ class PipelineConfig:
         fps: output sample rate in frames per second (scene fps / fps_base).
         strength: global amplitude multiplier in [0, 2].
         smoothing: coarticulation smoothing in [0, 1]; 0 = crisp, 1 = very smooth.
+        breath: 0..1, how far the lips part to inhale before a phrase that follows a pause (0 = off).
         jobs: worker processes for long clips (0 = all cores).
         enhance: enhancement preset applied to the analysis signal before recognition ("off",
             "light", "standard", "strong"); the enhanced signal is sample-aligned with the original
@@ -256,6 +261,7 @@ class PipelineConfig:
     fps: float = 24.0
     strength: float = DEFAULT_STRENGTH
     smoothing: float = DEFAULT_SMOOTHING
+    breath: float = DEFAULT_BREATH
     jobs: int = 0
     enhance: str = "off"
     face: FaceConfig = field(default_factory=FaceConfig)

@@ -85,6 +85,27 @@ def test_cli_writes_versioned_json_and_textgrid(tmp_path: Path) -> None:
     assert [iv.text for iv in tiers["words"].intervals] == ["bobby", "ripped", "the", "ledger"]
 
 
+def test_cli_breath_setting_reaches_the_curves(tmp_path: Path) -> None:
+    """A line after 0.6 s of silence: by default the lips part before the first word, --breath 0 keeps
+    the mouth at rest until it (the pipeline's PipelineConfig.breath, through the CLI)."""
+    data, rate = sf.read(BOBBY, dtype="float32")
+    clip = tmp_path / "late.wav"
+    sf.write(clip, np.concatenate([np.zeros(int(0.6 * rate), np.float32), data]), rate)
+    outs = {}
+    for breath in ("1", "0"):
+        out = tmp_path / f"b{breath}.json"
+        proc = cli("analyze", str(clip), "--transcript", "Bobby ripped the ledger", "--viseme-set", "oculus",
+                   "--fps", "50", "--breath", breath, "-o", str(out))
+        assert proc.returncode == 0, proc.stderr
+        outs[breath] = json.loads(out.read_text(encoding="utf-8"))
+    first = outs["1"]["words"][0]["start"]
+    times = np.asarray(outs["1"]["curves"]["times"])
+    before = (times > first - 0.3) & (times < first - 0.2)
+    opened = np.asarray(outs["1"]["curves"]["channels"]["mouth_open"])[before]
+    shut = np.asarray(outs["0"]["curves"]["channels"]["mouth_open"])[before]
+    assert opened.min() > 0.12 and shut.max() < 0.02
+
+
 def test_cli_rhubarb_format_without_transcript(tmp_path: Path) -> None:
     out = tmp_path / "r.json"
     proc = cli("analyze", str(BOBBY), "--format", "rhubarb", "-o", str(out))

@@ -125,12 +125,43 @@ def test_short_pause_holds_long_pause_relaxes() -> None:
     pause = (held.times > 0.6) & (held.times < 0.72)
     assert held.channels["sil"][pause].max() < 0.05
     assert held.channels["mouth_open"][pause].min() > 0.6
-    relaxed = coarticulate(line(0.6), 2.0, fps=fps, strength=1.0, smoothing=0.5)
+    # the relax rule alone (the breath before the next phrase is tested below)
+    relaxed = coarticulate(line(0.6), 2.0, fps=fps, strength=1.0, smoothing=0.5, breath=0.0)
     middle = np.abs(relaxed.times - 0.9) < 0.05
     assert relaxed.channels["sil"][middle].min() > 0.9
     assert relaxed.channels["mouth_open"][middle].max() < 0.1
     # the clip starts and ends at rest
     assert relaxed.channels["sil"][0] > 0.95 and relaxed.channels["sil"][-1] > 0.95
+
+
+@pytest.mark.parametrize("first", [("aa", "ɑ"), ("PP", "b")])
+def test_breath_before_a_phrase_after_a_long_pause(first: tuple[str, str]) -> None:
+    """After a 1 s pause the mouth relaxes, then parts slightly (0.2) to inhale, fully 0.25 s before the
+    next phrase; a bilabial onset still closes completely; short pauses and breath=0 get no breath."""
+    fps = 60.0
+    vis, phone = first
+    segs = [VisemeSegment("aa", 0.3, 0.6, "ɑ"), VisemeSegment(vis, 1.6, 1.75, phone),
+            VisemeSegment("aa", 1.75, 2.0, "ɑ")]
+    c = coarticulate(segs, 2.5, fps=fps, strength=1.0, smoothing=0.3)
+    t, sil, aa, mo = c.times, c.channels["sil"], c.channels["aa"], c.channels["mouth_open"]
+    relaxed = (t > 0.8) & (t < 1.0)
+    assert sil[relaxed].min() > 0.95 and mo[relaxed].max() < 0.05
+    top = np.argmin(np.abs(t - 1.35))
+    assert 0.17 < aa[top] <= 0.2 + 1e-9 and 0.15 < mo[top] <= 0.2 + 1e-9
+    rising = (t > 1.0) & (t < 1.35)
+    assert np.all(np.diff(aa[rising]) >= -1e-9)  # one smooth opening, no flutter
+    assert not find_flutter(aa) and not find_flutter(sil) and not find_flutter(mo)
+    w = _matrix(c)
+    assert np.allclose(w.sum(axis=1), 1.0) and w.min() >= 0.0
+    if vis == "PP":  # the /b/ still closes completely
+        closed = _full_rows(c, "PP")
+        assert len(closed) and np.all(mo[closed] < 1e-9)
+    off = coarticulate(segs, 2.5, fps=fps, strength=1.0, smoothing=0.3, breath=0.0)
+    assert off.channels["aa"][top] < 0.01
+    short = [VisemeSegment("aa", 0.3, 0.6, "ɑ"), VisemeSegment("aa", 0.9, 1.2, "ɑ")]  # 0.3 s pause
+    no_breath = coarticulate(short, 1.5, fps=fps, breath=1.0)
+    plain = coarticulate(short, 1.5, fps=fps, breath=0.0)
+    assert np.allclose(no_breath.channels["mouth_open"], plain.channels["mouth_open"])
 
 
 def test_random_dense_streams_bounds_convexity_and_no_flutter() -> None:

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from scipy.signal import find_peaks, peak_prominences
 
-from ..types import DEFAULT_SMOOTHING, DEFAULT_STRENGTH, Curves, VisemeSegment
+from ..types import DEFAULT_BREATH, DEFAULT_SMOOTHING, DEFAULT_STRENGTH, Curves, VisemeSegment
 from ..visemes.tables import canonical_name, canonical_visemes
 
 _DATA = Path(__file__).with_name("data")
@@ -61,6 +61,7 @@ class _Params:
     flutter_prominence: float
     flutter_width: int
     flutter_passes: int
+    breath: dict[str, float | str]
 
 
 @cache
@@ -104,6 +105,7 @@ def _params() -> _Params:
         flutter_prominence=float(raw["flutter"]["min_prominence"]),
         flutter_width=int(raw["flutter"]["min_width_frames"]),
         flutter_passes=int(raw["flutter"]["max_passes"]),
+        breath={k: v for k, v in raw["breath"].items() if not k.startswith("_")},
     )
 
 
@@ -432,9 +434,39 @@ def _mouth_open(
 # ---------------------------------------------------------------- public API
 
 
+def _breath(segs: list[_Seg], times: np.ndarray, p: _Params) -> np.ndarray:
+    """Target height in [0, 1] of the pre-phrase breath opening at each sample (before the ``breath`` scale).
+
+    After a pause (``sil``) of at least ``min_pause_s``, the lips part to inhale before the first sound:
+    a raised-cosine rise over ``rise_s`` to ``opening``, reached ``open_by_s`` before the phrase onset,
+    held until the onset and faded over ``fade_s`` after it (data/coarticulation.json, "breath"). After
+    a phrase the mouth relaxes for ``pause_hold_s`` first (the rise is shortened to fit, and left out
+    when under ``min_rise_s``). The caller takes the opening from the rest pose only.
+    """
+    b = p.breath
+    out = np.zeros(len(times))
+    sil = p.visemes.index("sil")
+    rise, open_by, fade = float(b["rise_s"]), float(b["open_by_s"]), float(b["fade_s"])
+    for k in range(1, len(segs)):
+        pause, onset = segs[k - 1], segs[k]
+        if pause.vis != sil or onset.vis == sil or pause.end - pause.start < float(b["min_pause_s"]):
+            continue
+        # after a phrase the mouth first relaxes (pause_hold_s); a clip starting in silence is at rest already
+        earliest = pause.start + (p.pause_hold_s if k > 1 else 0.0)
+        top = onset.start - open_by
+        begin = max(top - rise, earliest)
+        if top - begin < float(b["min_rise_s"]):
+            continue
+        up = np.clip((times - begin) / (top - begin), 0.0, 1.0)
+        down = np.clip((times - onset.start) / fade, 0.0, 1.0)
+        shape = 0.5 * (1.0 - np.cos(np.pi * up)) * 0.5 * (1.0 + np.cos(np.pi * down))
+        np.maximum(out, shape * float(b["opening"]), out=out)
+    return out
+
+
 def coarticulate(
     visemes: list[VisemeSegment], duration: float, *, fps: float, strength: float = DEFAULT_STRENGTH,
-    smoothing: float = DEFAULT_SMOOTHING,
+    smoothing: float = DEFAULT_SMOOTHING, breath: float = DEFAULT_BREATH,
 ) -> Curves:
     """Turn canonical viseme segments (seconds) into continuous curves sampled at ``fps``.
 
@@ -444,6 +476,8 @@ def coarticulate(
         fps: output sample rate in frames per second (may be fractional, e.g. 23.976).
         strength: amplitude multiplier in [0, 2] (clipped); closures stay complete at any value > 0.
         smoothing: 0 = crisp (short anticipation / carry-over) .. 1 = very smooth.
+        breath: 0..1 (clipped), how far the lips part to inhale before a phrase that follows a pause
+            (0 = off; 1 = the data file's opening, a slight 0.2 of the open viseme and ``mouth_open``).
 
     Returns:
         Curves with the 15 canonical viseme channels plus ``mouth_open`` and ``tongue_up`` (the
@@ -476,11 +510,21 @@ def coarticulate(
         # above 1 rows may sum past 1 (exaggeration); renormalizing there would cascade
         _remove_flutter(w, set(rows), p, renormalize=strength <= 1.0)
     np.clip(w, 0.0, 1.0, out=w)
+    inhale = _breath(segs, times, p) * min(max(float(breath), 0.0), 1.0) * min(strength, 1.0)
+    breath_col = p.visemes.index(str(p.breath["viseme"]))
+    lift = np.zeros(len(times))
+    if inhale.any():
+        # only the rest pose gives way to the opening: closures and the first sounds keep their weights,
+        # and the mix stays convex
+        lift = np.clip(inhale - w[:, breath_col], 0.0, w[:, sil])
+        w[:, breath_col] += lift
+        w[:, sil] -= lift
     # the tongue follows its own dominance (alveolars lead it, lips barely do), then the same strength
     tongue = _blend(segs, times, fps, smoothing, p, dominance=p.tongue_dominance) @ p.tongue
     articulators = np.clip(np.stack([_mouth_open(segs, rows, times, p, fps=fps, smoothing=smoothing,
                                                  strength=strength),
                                      tongue * strength], axis=1), 0.0, 1.0)
+    articulators[:, 0] = np.clip(articulators[:, 0] + lift * p.openness[breath_col], 0.0, 1.0)
     _remove_flutter(articulators, set(rows), p, renormalize=False)
     channels = {v: np.ascontiguousarray(w[:, i]) for i, v in enumerate(p.visemes)}
     channels[MOUTH_OPEN] = np.ascontiguousarray(articulators[:, 0])
