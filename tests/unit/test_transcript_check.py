@@ -112,6 +112,15 @@ def test_wrong_language_or_another_line_of_the_same_length_warns(stem: str, lang
         assert aligner.last_hmm is not None and aligner.last_hmm.words >= 3
 
 
+def test_a_line_recorded_at_low_gain_is_speech() -> None:
+    """Quiet is not silent: two clean lines 25 and 35 dB down (peaks near -32 and -42 dBFS) keep their
+    loudest sound in the speech band, so no no-speech warning (both were flagged by level alone)."""
+    for name in ("acoustic_corpus.wav", "mary.wav"):
+        x = to_analysis(load_audio(DATA.parent / "aligned" / name)).samples
+        for gain_db in (-25.0, -35.0):
+            assert no_speech_warnings((x * 10 ** (gain_db / 20)).astype(np.float32), 16000) == [], (name, gain_db)
+
+
 def test_band_levels_tell_rumble_from_speech() -> None:
     rate = 16000
     t = np.arange(2 * rate) / rate

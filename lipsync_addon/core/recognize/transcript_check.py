@@ -135,13 +135,15 @@ def measure(samples: np.ndarray, rate: int, n_phones: int, frame_cost: np.ndarra
 def _no_speech(band_db: float, share_db: float, span: tuple[float, float]) -> list[str]:
     """The no-speech warning when the speech-band measures say the "speech" is not speech."""
     cfg = _params()
-    quiet = band_db < float(cfg["max_silent_band_db"])
+    # quiet alone is not enough: a line recorded at low gain (peaks near -32 dBFS) is quiet too, but its
+    # loudest sound is still in the speech band
+    quiet = band_db < float(cfg["max_silent_band_db"]) and share_db < float(cfg["quiet_max_share_db"])
     rumble = share_db < float(cfg["min_band_share_db"])
     if not (quiet or rumble):
         return []
     what = (
-        f"nothing there reaches speech level ({band_db:.0f} dBFS in the speech band; spoken lines reach -35 dBFS "
-        "or more)"
+        f"nothing there reaches speech level ({band_db:.0f} dBFS in the speech band, {-share_db:.0f} dB below the "
+        "loudest sound; speech is loudest in that band)"
         if quiet
         else f"the loudest sound there is low-frequency rumble, breath or handling noise (the speech band is "
         f"{-share_db:.0f} dB below it)"
