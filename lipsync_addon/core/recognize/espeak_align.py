@@ -406,6 +406,7 @@ class EspeakAligner:
         if cfg["hmm_refine"]:
             progress(0.8, "refining with phone models")
             phones, self.last_hmm = hmm_refine(audio, phones, cfg, cancel)
+            phones = self._long_pauses_at_word_edges(phones, audio, cfg)
         words = self._words(tokens, phones)
         low = [w.text for w in words if w.confidence < float(cfg["low_confidence"])]
         dtw_mismatch = mean_cost > float(cfg["mismatch_cost"])
@@ -523,6 +524,18 @@ class EspeakAligner:
             if not matched:
                 _pause_in_edge_phone(out, speech, gs, ge, min_dur)
         return out
+
+    @staticmethod
+    def _long_pauses_at_word_edges(phones: list[Phone], audio: Audio, cfg: dict[str, Any]) -> list[Phone]:
+        """After the HMM refinement: a clear pause (``hmm_pause_s`` or longer) inside a word's first or
+        last phone becomes the word boundary (the English models sometimes stretch a weak fricative
+        over a pause instead of inserting a silence; :func:`_pause_in_edge_phone`)."""
+        regions = detect_speech(audio.samples, audio.rate, min_pause=float(cfg["hmm_pause_s"]), margin=0.02)
+        out = [Phone(p.ipa, p.start, p.end, p.confidence, p.word_index, p.stress) for p in phones]
+        speech = [i for i, p in enumerate(out) if not p.is_silence]
+        for k in range(len(regions) - 1):
+            _pause_in_edge_phone(out, speech, regions[k].end, regions[k + 1].start, float(cfg["min_phone"]))
+        return tile_phones(out, audio.duration)
 
     @staticmethod
     def _fill_speech(phones: list[Phone], audio: Audio, cfg: dict[str, Any]) -> list[Phone]:
