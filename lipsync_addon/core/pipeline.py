@@ -219,8 +219,7 @@ def _hidden_by_noise(analysis: Audio, token: CancelToken) -> bool:
     Used without a transcript for a hint only: the denoiser is not a speech detector (real noise alone
     also passes this test), so the clip is not analysed again (docs/enhance.md).
     """
-    copy, note = _speech_under_noise(analysis, token)
-    return bool(note) and copy is not analysis
+    return bool(_speech_under_noise(analysis, token)[1])
 
 
 def _retry_denoised(

@@ -74,6 +74,9 @@ def test_pipeline_runs_in_spanish() -> None:
     assert result.provenance["backend"] == "espeak-ng+dtw"
     assert len(result.transcript.words) == len(text.split())
     assert {v.viseme for v in result.visemes} >= {"PP", "SS", "aa", "E", "O"}
+    # the report says the phone models refined the timing (method "align", not "align+dtw")
+    assert result.transcript.method == "align"
+    assert result.warnings[0] == "Timing by espeak-ng + DTW transcript alignment, refined with phone models (es)."
 
 
 def test_ipa_chart_maps_to_english_model_phones() -> None:

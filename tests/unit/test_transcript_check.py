@@ -112,6 +112,18 @@ def test_wrong_language_or_another_line_of_the_same_length_warns(stem: str, lang
         assert aligner.last_hmm is not None and aligner.last_hmm.words >= 3
 
 
+@needs_espeak
+def test_checks_can_be_switched_off_for_a_recognizers_words() -> None:
+    """Vosk aligns its own recognized words with check_transcript=False: no "check the transcript"
+    warnings then (the silent prompt warns with the checks on), the same timings either way."""
+    audio, text = _clip(SILENT)
+    on = EspeakAligner("sv").transcribe(audio, text)
+    off = EspeakAligner("sv", check_transcript=False).transcribe(audio, text)
+    assert _check_warnings(on.warnings) and not _check_warnings(off.warnings)
+    assert not [w for w in off.warnings if "transcript" in w.lower()]
+    assert [w.text for w in on.words] == [w.text for w in off.words] and len(off.words) == 4
+
+
 def test_a_line_recorded_at_low_gain_is_speech() -> None:
     """Quiet is not silent: two clean lines 25 and 35 dB down (peaks near -32 and -42 dBFS) keep their
     loudest sound in the speech band, so no no-speech warning (both were flagged by level alone)."""

@@ -54,10 +54,12 @@ class LanguageRecognizer:
         if self.backend != "vosk" and has_text:
             self.name = "espeak-ng+dtw"
             result = EspeakAligner(self.language).transcribe(audio, transcript, progress=progress, cancel=cancel)
-            refined = bool(espeak_params()["hmm_refine"])
-            how = "refined with phone models" if refined and result.method == "align" else "DTW timing only in places"
-            if not refined:
+            if not espeak_params()["hmm_refine"]:
                 how = "DTW timing"
+            elif result.method == "align":
+                how = "refined with phone models"
+            else:
+                how = "DTW timing only in places"
             result.warnings.insert(0, f"Timing by espeak-ng + DTW transcript alignment, {how} ({self.language}).")
             return result
         if self.vosk_model and self.backend in ("auto", "vosk"):
