@@ -1,7 +1,8 @@
-"""Build the Blender extension zips: one per platform, add-on + manifest + bundled wheels.
+"""Build the Blender extension zips: one per platform and Blender Python, add-on + manifest + wheels.
 
-    .venv/bin/python scripts/build_extension.py --fetch                 # all four platforms
+    .venv/bin/python scripts/build_extension.py --fetch                 # all four platforms, both Pythons
     .venv/bin/python scripts/build_extension.py --fetch --platform linux-x64
+    .venv/bin/python scripts/build_extension.py --fetch --platform linux-x64 --python 3.11
     .venv/bin/python scripts/build_extension.py --fetch-only --platform linux-x64   # set-up: wheels only
 
 Steps:
@@ -11,12 +12,17 @@ Steps:
    ``build/wheels/<platform>/`` (git-ignored). Skipped when the folder already holds a complete set
    for the current pins (a stamp file), so it is the only step that needs the network; building and
    the tests then run offline.
-2. Stage ``build/extension/stage/lipsync/``: the ``lipsync_addon`` package (no caches), the repo's
-   ``blender_manifest.toml`` next to its ``__init__.py`` with ``platforms`` and ``wheels`` filled in,
-   and the wheels under ``wheels/``.
+2. For each Blender Python (:data:`PYTHONS`), stage ``build/extension/stage/lipsync/``: the
+   ``lipsync_addon`` package (no caches), the repo's ``blender_manifest.toml`` next to its
+   ``__init__.py`` with ``platforms``, ``wheels`` (that Python's and the version-independent ones) and
+   the Blender version range of that Python filled in.
 3. Blender's own extension tool (``bl_pkg/cli/blender_ext.py`` from the bpy wheel, run standalone)
-   builds ``dist/lipsync-<version>-<platform>.zip`` (``--split-platforms`` keeps only each platform's
-   wheels) and validates every zip.
+   builds one zip per platform (``--split-platforms`` keeps only each platform's wheels), renamed
+   ``dist/lipsync-<version>-<platform>-<blender range>.zip``, and validates every zip.
+
+Why one zip per Python: Blender installs only the wheels that match its own Python, so a zip holding
+both would carry scipy and pocketsphinx twice (~70 MB) for nothing. Split, every zip stays far under
+the 150 MB limit with Vosk and RNNoise inside (docs/install.md, decisions/0005).
 
 Prints one line per zip with its size. Exit codes: 0 ok, 1 failure (message on stderr).
 """
@@ -32,6 +38,7 @@ import shutil
 import subprocess
 import sys
 import tomllib
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -51,13 +58,43 @@ PLATFORMS: dict[str, list[str]] = {
     "macos-x64": ["macosx_10_15_x86_64", "macosx_10_13_x86_64", "macosx_10_9_x86_64",
                   "macosx_10_13_universal2", "macosx_10_9_universal2"],
 }  # fmt: skip
-#: Pins left out of one platform's zip because PyPI has no wheel for it (checked with pip download).
+#: Pins left out of one platform's zip because PyPI has no usable wheel for it (checked with pip download).
 #: espeakng-loader 0.2.4 has no macOS Intel wheel: there, other languages say espeak-ng is missing.
-PLATFORM_EXCLUDES: dict[str, frozenset[str]] = {"macos-x64": frozenset({"espeakng-loader"})}
-#: CPython versions Blender embeds: 3.11 (4.2-5.0) and 3.13 (5.1+).
-PYTHONS = ("3.11", "3.13")
-#: Largest zip we accept (the issue's target), bytes.
-MAX_ZIP_BYTES = 150 * 1024 * 1024
+#: pyrnnoise 0.4.5's only macOS wheel is built for macOS 26: the macOS zips use the Wiener denoiser.
+PLATFORM_EXCLUDES: dict[str, frozenset[str]] = {
+    "macos-x64": frozenset({"espeakng-loader", "pyrnnoise"}),
+    "macos-arm64": frozenset({"pyrnnoise"}),
+}
+#: Pure-Python pins that PyPI has only as source: built into a ``py3-none-any`` wheel from the PyPI
+#: sdist, unchanged (``pip wheel``). srt (one module, MIT) is imported by ``import vosk``.
+SDIST_ONLY = frozenset({"srt"})
+
+
+@dataclass(frozen=True)
+class BlenderPython:
+    """A CPython version Blender embeds and the Blender versions that embed it.
+
+    ``blender_max`` is exclusive (the manifest's ``blender_version_max``: first version not supported).
+    """
+
+    version: str
+    blender_min: str
+    blender_max: str | None
+    label: str  # file-name part naming the Blender versions
+
+    @property
+    def tag(self) -> str:
+        """The wheel tag of this CPython, e.g. ``cp311``."""
+        return "cp" + self.version.replace(".", "")
+
+
+#: CPython versions Blender embeds: 3.11 (Blender 4.2-5.0) and 3.13 (Blender 5.1 and later).
+PYTHONS: dict[str, BlenderPython] = {
+    "3.11": BlenderPython("3.11", "4.2.0", "5.1.0", "blender4.2-5.0"),
+    "3.13": BlenderPython("3.13", "5.1.0", None, "blender5.1-and-later"),
+}
+#: Largest zip we accept (the issue's target: 150 MB), bytes.
+MAX_ZIP_BYTES = 150 * 1000 * 1000
 
 
 class BuildError(Exception):
@@ -107,16 +144,25 @@ def fetch_wheels(platform: str, pins: list[str], *, force: bool = False) -> list
     for old in target.glob("*.whl"):  # pins changed: start clean so no stale wheel gets bundled
         old.unlink()
     platform_args = [arg for tag in PLATFORMS[platform] for arg in ("--platform", tag)]
+    binary = [p for p in pins if p.split("==")[0].lower() not in SDIST_ONLY]
+    source = [p for p in pins if p.split("==")[0].lower() in SDIST_ONLY]
     for py in PYTHONS:
         abi = "cp" + py.replace(".", "")
         cmd = [
             sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
             "--implementation", "cp", "--python-version", py, "--abi", abi, "--abi", "abi3", "--abi", "none",
-            *platform_args, "--dest", str(target), *pins,
+            *platform_args, "--dest", str(target), *binary,
         ]  # fmt: skip
         done = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             raise BuildError(f"pip download for {platform} / Python {py} failed:\n{done.stderr.strip()[-2000:]}")
+    if source:
+        names = ",".join(p.split("==")[0] for p in source)
+        cmd = [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", f"--no-binary={names}",
+               "--wheel-dir", str(target), *source]  # fmt: skip
+        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise BuildError(f"pip wheel (from source) for {', '.join(source)} failed:\n{done.stderr.strip()[-2000:]}")
     stamp.write_text(digest + "\n")
     return sorted(target.glob("*.whl"))
 
@@ -132,19 +178,24 @@ def cached_wheels(platform: str, pins: list[str]) -> list[Path]:
     return sorted(wheel_dir(platform).glob("*.whl"))
 
 
-def check_wheel_set(platform: str, wheels: list[Path], pins: list[str]) -> None:
-    """Every pin has a wheel for every Python in :data:`PYTHONS` (or a version-independent one)."""
+def _independent(wheel: str) -> bool:
+    """True for a wheel that runs on any CPython 3 (pure, version-independent binary, or stable ABI)."""
+    return any(tag in wheel for tag in ("-py3-", "-py2.py3-", "-abi3-"))
+
+
+def wheels_for_python(wheels: list[Path], python: BlenderPython) -> list[Path]:
+    """The wheels one Blender Python installs: its own ``cpXY`` builds and the version-independent ones."""
+    return [w for w in wheels if f"-{python.tag}-" in w.name or _independent(w.name)]
+
+
+def check_wheel_set(platform: str, wheels: list[Path], pins: list[str],
+                    pythons: list[BlenderPython] | None = None) -> None:
+    """Every pin has a wheel for every Python in ``pythons`` (default all of :data:`PYTHONS`)."""
     for pin in pins_for(platform, pins):
         name = pin.split("==")[0].lower().replace("-", "_")
-        for py in PYTHONS:
-            tag = "cp" + py.replace(".", "")
-            ok = any(
-                w.name.lower().startswith(name + "-") and (f"-{tag}-" in w.name or "-py3-" in w.name
-                                                           or "-py2.py3-" in w.name or "-abi3-" in w.name)
-                for w in wheels
-            )
-            if not ok:
-                raise BuildError(f"{platform}: no {pin} wheel for Python {py} in {wheel_dir(platform)}")
+        for python in pythons or list(PYTHONS.values()):
+            if not any(w.name.lower().startswith(name + "-") for w in wheels_for_python(wheels, python)):
+                raise BuildError(f"{platform}: no {pin} wheel for Python {python.version} in {wheel_dir(platform)}")
 
 
 def find_blender_ext() -> Path:
@@ -159,11 +210,21 @@ def find_blender_ext() -> Path:
     raise BuildError("blender_ext.py not found in the bpy wheel (bl_pkg/cli/blender_ext.py).")
 
 
-def staged_manifest(manifest_text: str, wheels: list[str], platforms: list[str]) -> str:
-    """The repo manifest with ``platforms`` and ``wheels`` set (top-level keys, before any table)."""
-    lines = [ln for ln in manifest_text.splitlines() if not re.match(r"\s*#?\s*(wheels|platforms)\s*=", ln)]
+def staged_manifest(manifest_text: str, wheels: list[str], platforms: list[str],
+                    python: BlenderPython | None = None) -> str:
+    """The repo manifest with ``platforms``, ``wheels`` and (for one Python) its Blender range set.
+
+    The keys go at the top level, before any table; the repo's own values of these keys are replaced.
+    """
+    keys = "wheels|platforms" + ("|blender_version_min|blender_version_max" if python else "")
+    lines = [ln for ln in manifest_text.splitlines() if not re.match(rf"\s*#?\s*({keys})\s*=", ln)]
     first_table = next((i for i, ln in enumerate(lines) if ln.startswith("[")), len(lines))
-    inserted = [
+    inserted = []
+    if python is not None:
+        inserted.append(f"blender_version_min = {json.dumps(python.blender_min)}")
+        if python.blender_max:
+            inserted.append(f"blender_version_max = {json.dumps(python.blender_max)}")
+    inserted += [
         "platforms = [" + ", ".join(json.dumps(p) for p in platforms) + "]",
         "wheels = [",
         *(f"  {json.dumps('./wheels/' + w)}," for w in sorted(wheels)),
@@ -175,7 +236,7 @@ def staged_manifest(manifest_text: str, wheels: list[str], platforms: list[str])
     return text
 
 
-def stage(platforms: list[str], wheels: list[Path]) -> Path:
+def stage(platforms: list[str], wheels: list[Path], python: BlenderPython | None = None) -> Path:
     """Fill ``build/extension/stage/lipsync`` (add-on, manifest, wheels); return the folder."""
     out = STAGE_ROOT / "stage" / "lipsync"
     if out.exists():
@@ -184,9 +245,14 @@ def stage(platforms: list[str], wheels: list[Path]) -> Path:
     (out / "wheels").mkdir()
     for wheel in wheels:
         shutil.copy2(wheel, out / "wheels" / wheel.name)
-    text = staged_manifest(MANIFEST.read_text(encoding="utf-8"), [w.name for w in wheels], platforms)
+    text = staged_manifest(MANIFEST.read_text(encoding="utf-8"), [w.name for w in wheels], platforms, python)
     (out / "blender_manifest.toml").write_text(text, encoding="utf-8")
     return out
+
+
+def zip_name(ext_id: str, version: str, platform: str, python: BlenderPython) -> str:
+    """File name of one zip, e.g. ``lipsync-0.1.0-linux_x64-blender4.2-5.0.zip``."""
+    return f"{ext_id}-{version}-{platform.replace('-', '_')}-{python.label}.zip"
 
 
 def run_blender_ext(tool: Path, *args: str) -> str:
@@ -197,31 +263,42 @@ def run_blender_ext(tool: Path, *args: str) -> str:
     return done.stdout
 
 
-def build(platforms: list[str], *, fetch: bool, out_dir: Path = DIST) -> list[Path]:
-    """Fetch (optionally), stage, build and validate one zip per platform; return the zip paths."""
+def build(platforms: list[str], *, fetch: bool, out_dir: Path = DIST,
+          pythons: list[str] | None = None) -> list[Path]:
+    """Fetch (optionally), stage, build and validate one zip per platform and Python; return the paths."""
     pins = read_pins()
+    chosen = [PYTHONS[v] for v in (pythons or list(PYTHONS))]
     wheels: dict[str, Path] = {}
     for platform in platforms:
         files = fetch_wheels(platform, pins) if fetch else cached_wheels(platform, pins)
-        check_wheel_set(platform, files, pins)
+        check_wheel_set(platform, files, pins, chosen)
         for f in files:
             wheels.setdefault(f.name, f)
     tool = find_blender_ext()
-    source = stage(platforms, list(wheels.values()))
+    manifest = tomllib.loads(MANIFEST.read_text(encoding="utf-8"))
     out_dir.mkdir(parents=True, exist_ok=True)
-    manifest = tomllib.loads((source / "blender_manifest.toml").read_text(encoding="utf-8"))
-    zips = [out_dir / f"{manifest['id']}-{manifest['version']}-{p.replace('-', '_')}.zip" for p in platforms]
-    for z in zips:
-        z.unlink(missing_ok=True)
-    # --split-platforms: one zip per platform holding only its wheels, named by platform (even for one)
-    run_blender_ext(tool, "build", "--source-dir", str(source), "--output-dir", str(out_dir), "--split-platforms")
-    for z in zips:
-        if not z.is_file():
-            made = ", ".join(p.name for p in out_dir.glob("*.zip"))
-            raise BuildError(f"blender_ext.py did not write {z.name} (found: {made or 'nothing'})")
-        run_blender_ext(tool, "validate", str(z))
-        if z.stat().st_size > MAX_ZIP_BYTES:
-            raise BuildError(f"{z.name} is {z.stat().st_size / 2**20:.1f} MiB, over the 150 MiB limit")
+    zips: list[Path] = []
+    for python in chosen:
+        source = stage(platforms, wheels_for_python(list(wheels.values()), python), python)
+        tmp = STAGE_ROOT / "zips" / python.tag
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        tmp.mkdir(parents=True)
+        # --split-platforms: one zip per platform holding only its wheels, named by platform (even for one)
+        run_blender_ext(tool, "build", "--source-dir", str(source), "--output-dir", str(tmp), "--split-platforms")
+        for platform in platforms:
+            made = tmp / f"{manifest['id']}-{manifest['version']}-{platform.replace('-', '_')}.zip"
+            if not made.is_file():
+                found = ", ".join(p.name for p in tmp.glob("*.zip"))
+                raise BuildError(f"blender_ext.py did not write {made.name} (found: {found or 'nothing'})")
+            run_blender_ext(tool, "validate", str(made))
+            size = made.stat().st_size
+            if size > MAX_ZIP_BYTES:
+                raise BuildError(f"{made.name} ({python.label}) is {size / 1e6:.1f} MB, over the 150 MB limit")
+            final = out_dir / zip_name(manifest["id"], manifest["version"], platform, python)
+            final.unlink(missing_ok=True)
+            shutil.move(made, final)
+            zips.append(final)
     return zips
 
 
@@ -230,6 +307,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Build the Lip Sync Blender extension zips.")
     parser.add_argument("--platform", action="append", choices=sorted(PLATFORMS),
                         help="platform to build (repeatable; default: all four)")
+    parser.add_argument("--python", action="append", choices=sorted(PYTHONS),
+                        help="Blender Python to build for (repeatable; default: both)")
     parser.add_argument("--fetch", action="store_true", help="download missing wheels from PyPI first")
     parser.add_argument("--fetch-only", action="store_true", help="only fill the wheel cache, build nothing")
     parser.add_argument("--out", default=str(DIST), help="output folder for the zips (default: dist/)")
@@ -243,8 +322,9 @@ def main(argv: list[str] | None = None) -> int:
                 check_wheel_set(platform, files, pins)
                 print(f"{platform}: {len(files)} wheels in {wheel_dir(platform)}")
             return 0
-        for z in build(platforms, fetch=opts.fetch, out_dir=Path(opts.out)):
-            print(f"{z}  {z.stat().st_size / 2**20:.1f} MiB ({z.stat().st_size} bytes)")
+        for z in build(platforms, fetch=opts.fetch, out_dir=Path(opts.out), pythons=opts.python):
+            size = z.stat().st_size
+            print(f"{z}  {size / 1e6:.1f} MB = {size / 2**20:.1f} MiB ({size} bytes)")
     except BuildError as exc:
         print(f"build_extension: error: {exc}", file=sys.stderr)
         return 1

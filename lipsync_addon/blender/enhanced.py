@@ -13,7 +13,7 @@ Three steps, split like :mod:`.api` so the slow one runs off the main thread:
    into place only once the lip sync succeeded (:func:`commit`). The file carries a tag (WAV
    comment) naming the source, its size/mtime and the preset, so a re-run with the same inputs
    reuses it without enhancing again. When RNNoise cannot be loaded (e.g. the macOS extension
-   zips, which have no RNNoise wheel) the Wiener denoiser (numpy/scipy only) is used, with a warning.
+   zips: PyPI's only macOS RNNoise wheel needs macOS 26) the Wiener denoiser (numpy/scipy only) is used, with a warning.
 3. :func:`attach` (main thread, bpy): the enhanced file becomes the strip the keys are synced to,
    at the same frame as the original; the original stays in the sequencer, muted if the add-on made
    that strip (a user's own strip is left as it is, with a warning). Only our own strips are

