@@ -50,6 +50,16 @@ def test_words_espeak_joins_are_shared_out() -> None:
     assert not syn.unspoken  # "against the" is one espeak-ng word event; both words get phones
 
 
+def test_words_joined_without_a_spanning_event_are_shared_out() -> None:
+    # espeak-ng speaks "on the" as one word but its word event says 2 characters: "the" had no phones
+    words = "behind the curtain on the left".split()
+    syn = espeak.synthesize(words, "en")
+    assert not syn.unspoken
+    by_word = [[p.ipa for p in syn.phones if p.word_index == i] for i in range(len(words))]
+    assert by_word[3] == ["ɔ", "n"] and by_word[4] == ["ð", "ə"]
+    assert [p.ipa for p in espeak.synthesize(["on", "the"], "en").phones if p.word_index == 1] == ["ð", "ə"]
+
+
 def test_unknown_language_is_a_clear_error() -> None:
     with pytest.raises(espeak.EspeakError, match="does not know the language 'xx'"):
         espeak.check_language("xx")
@@ -255,3 +265,29 @@ def test_no_silence_inside_continuous_speech(name: str, lang: str) -> None:
         if p.is_silence and not prev.is_silence and not nxt.is_silence:
             inside = sum(max(0.0, min(p.end, r.end) - max(p.start, r.start)) for r in regions)
             assert inside < 0.5 * (p.end - p.start), (p, inside)
+
+
+def test_sound_running_into_an_onset_goes_to_the_first_phone() -> None:
+    rate = 16000
+    rng = np.random.default_rng(3)
+    x = np.zeros(2 * rate, np.float32)
+    x[int(0.5 * rate):int(0.6 * rate)] = 0.05 * rng.standard_normal(int(0.1 * rate))  # breath, then a pause
+    x[int(0.9 * rate):int(1.6 * rate)] = 0.2 * rng.standard_normal(int(0.7 * rate))  # the word, from 0.9 s
+    audio = Audio(x, rate)
+    phones = [Phone("sil", 0.0, 1.0), Phone("ɧ", 1.0, 1.1, 1.0, 0), Phone("ʉ", 1.1, 1.6, 1.0, 0),
+              Phone("sil", 1.6, 2.0)]
+    out = EspeakAligner._speech_before_onsets(phones, audio, _params())
+    first = next(p for p in out if not p.is_silence)
+    assert first.ipa == "ɧ" and abs(first.start - 0.9) <= 0.03  # the onset the models left silent (VAD frames)
+    assert out[0].is_silence and out[0].end == first.start  # the breath before the pause stays silence
+    assert [p.ipa for p in out] == ["sil", "ɧ", "ʉ", "sil"] and out[-1].start == 1.6
+
+
+def test_swedish_sj_sound_is_not_left_as_silence() -> None:
+    # "sju": /ɧ/ has no English twin; mapped to a sibilant the HMMs left it silent and started the word late
+    audio = _clip("lang/se10x016-08071999-1334_u0016002.wav")
+    res = EspeakAligner("sv").transcribe(audio, "Testar en två tre fyra fem sex sju åtta.")
+    sju = next(w for w in res.words if w.text == "sju")
+    onset = next(r.start for r in detect_speech(audio.samples, audio.rate, min_pause=0.12, margin=0.0)
+                 if r.start < sju.end and r.end > sju.start)
+    assert abs(sju.start - onset) < 0.04, (sju.start, onset)

@@ -294,11 +294,17 @@ def synthesize(words: list[str], language: str, *, rate: int = ANALYSIS_RATE, wp
     foreign_words: set[int] = set()
     in_foreign = False
     spoken: set[int] = set()
+    # the words each word event speaks: from its own word up to the word before the next event. espeak-ng
+    # speaks some pairs as one word ("against the", "on the") and its event length does not always say so
+    event_words = [word_at(pos) for kind, pos, _, _ in events if kind == _EV_WORD]
+    n_event = 0
     for kind, text_pos, sample, name in events:
         if kind == _EV_WORD:
             current = word_at(text_pos)
             last = word_at(text_pos + max(1, int(name or 1)) - 1)
-            if last > current:  # espeak-ng spoke several words as one (e.g. "against the")
+            n_event += 1
+            last = max(last, event_words[n_event] - 1 if n_event < len(event_words) else len(words) - 1)
+            if last > current:
                 groups.append((current, last, len(phones)))
             continue
         if _is_language_switch(name):

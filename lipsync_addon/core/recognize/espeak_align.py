@@ -407,6 +407,8 @@ class EspeakAligner:
             progress(0.8, "refining with phone models")
             phones, self.last_hmm = hmm_refine(audio, phones, cfg, cancel)
             phones = self._long_pauses_at_word_edges(phones, audio, cfg)
+            if cfg["hmm_onsets"]:
+                phones = self._speech_before_onsets(phones, audio, cfg)
         words = self._words(tokens, phones)
         low = [w.text for w in words if w.confidence < float(cfg["low_confidence"])]
         dtw_mismatch = mean_cost > float(cfg["mismatch_cost"])
@@ -536,6 +538,25 @@ class EspeakAligner:
         for k in range(len(regions) - 1):
             _pause_in_edge_phone(out, speech, regions[k].end, regions[k + 1].start, float(cfg["min_phone"]))
         return tile_phones(out, audio.duration)
+
+    @staticmethod
+    def _speech_before_onsets(phones: list[Phone], audio: Audio, cfg: dict[str, Any]) -> list[Phone]:
+        """After the HMM refinement: sound that runs without a pause into a word's first phone but
+        lies in the silence before it belongs to that phone (the English models sometimes leave a
+        weak or foreign onset, such as Swedish /ɧ/, as silence). Speech here is the energy VAD
+        without margin, pauses under ``min_pause`` bridged; only a region that starts inside the
+        silence and reaches past the onset counts, so a breath with a pause after it stays silence."""
+        regions = detect_speech(audio.samples, audio.rate, min_pause=float(cfg["min_pause"]), margin=0.0)
+        out = tile_phones(phones, audio.duration)
+        min_dur = float(cfg["min_phone"])
+        for sil, nxt in itertools.pairwise(out):
+            if not sil.is_silence or nxt.is_silence:
+                continue
+            for r in regions:
+                if sil.start + min_dur <= r.start < nxt.start - min_dur and r.end > nxt.start + min_dur:
+                    sil.end = nxt.start = r.start
+                    break
+        return [p for p in out if p.end > p.start]
 
     @staticmethod
     def _fill_speech(phones: list[Phone], audio: Audio, cfg: dict[str, Any]) -> list[Phone]:
