@@ -68,6 +68,19 @@ def test_recognition_without_transcript(bobby: Audio) -> None:
             assert w.start - 1e-6 <= p.start and p.end <= w.end + 1e-6
 
 
+def test_um_without_a_transcript_closes_the_lips_for_its_hum() -> None:
+    # "... words words words, um, unless we are" (acoustic_corpus 21-25 s): the recognizer calls the
+    # "um" speech noise; aligned again in context as uh / um / mm, its hum becomes an /m/
+    audio = to_analysis(load_audio(DATA / "acoustic_corpus.wav"))
+    clip = Audio(audio.samples[21 * ANALYSIS_RATE:25 * ANALYSIS_RATE], ANALYSIS_RATE)
+    tr = PocketSphinxRecognizer(jobs=1).transcribe(clip)
+    filler = [p for p in tr.phones if p.word_index == -1 and not p.is_silence]
+    assert [p.ipa for p in filler][-2:] == ["ə", "m"]
+    m = filler[-1]
+    assert 1.9 < m.start < 2.4 and m.end > 2.4  # reference (MFA): the /m/ spans 1.98-2.53 s of the clip
+    _assert_tiles(tr.phones, clip.duration)
+
+
 def test_silence_and_noise_give_rest_not_a_crash() -> None:
     silent = Audio(np.zeros(ANALYSIS_RATE * 2, dtype=np.float32), ANALYSIS_RATE)
     tr = PocketSphinxRecognizer(jobs=1).transcribe(silent, "hello there")

@@ -282,6 +282,8 @@ def run_piece(piece: _Piece) -> _PieceResult:
         method = "recognize+align"
         if aligned is not None:
             aligned.method = method
+            if RESOLVE_FILLERS:
+                aligned.phones = _resolve_fillers(aligned, piece)
             if FILL_SPEECH_GAPS:
                 aligned.phones = _fill_speech_gaps(aligned.phones, piece)
             return aligned
@@ -326,6 +328,49 @@ def _mismatch_warnings(piece: _Piece, result: _PieceResult) -> list[str]:
             "of speech, so the rest gets no proper mouth shapes. Check the text is complete."
         )
     return out
+
+
+#: Without a transcript, speech fillers ("uh", "um", "mm") are told apart by aligning them in context
+#: (viseme agreement 0.691 -> 0.695 on the reference clips: "um" closes the lips for its hum).
+RESOLVE_FILLERS = True
+#: Shortest speech filler worth resolving, seconds.
+MIN_FILLER = 0.1
+#: The filler's pronunciations the alignment chooses from: "uh", "um", "mm" (lips closed).
+FILLER_VARIANTS = (("AH",), ("AH", "M"), ("M",))
+_FILLER_WORD = "lipsyncfiller"
+
+
+def _resolve_fillers(result: _PieceResult, piece: _Piece) -> list[tuple[str, float, float, int]]:
+    """Speech fillers (+SPN+) as "uh", "um" or "mm": the words around each are aligned again with the
+    filler as a word whose pronunciations are :data:`FILLER_VARIANTS`; where the alignment picks one
+    with M, the filler's span is split at the M (the lips close for the hum)."""
+    decoder = _decoder("align")
+    for k, variant in enumerate(FILLER_VARIANTS):
+        name = _FILLER_WORD if k == 0 else f"{_FILLER_WORD}({k + 1})"
+        if decoder.lookup_word(name) is None:  # type: ignore[attr-defined]
+            decoder.add_word(name, " ".join(variant), True)  # type: ignore[attr-defined]
+    end = piece.offset + len(piece.pcm) / 2 / ANALYSIS_RATE
+    out: list[tuple[str, float, float, int]] = []
+    for ph in result.phones:
+        name, ws, we, wi = ph
+        out.append(ph)
+        if wi != -1 or name != "AH0" or we - ws < MIN_FILLER:
+            continue
+        before = [w for w in result.words if w[2] <= ws + 1e-6][-1:]
+        after = [w for w in result.words if w[1] >= we - 1e-6][:1]
+        lo = before[0][1] if before else max(piece.offset, ws - 0.2)
+        hi = after[0][2] if after else min(end, we + 0.2)
+        words = [*(w[0] for w in before), _FILLER_WORD, *(w[0] for w in after)]
+        i0, i1 = round((lo - piece.offset) * ANALYSIS_RATE), round((hi - piece.offset) * ANALYSIS_RATE)
+        got = _align(piece.pcm[2 * i0:2 * i1], words, {}, lo, ALIGN_BEAMS[:1])
+        if got is None:
+            continue
+        m = next((s for n, s, _, w in got.phones if w == len(before) and n == "M"), None)
+        if m is None:
+            continue
+        m = min(max(m, ws), we)
+        out[-1:] = [("AH0", ws, m, -1), ("M", m, we, -1)]
+    return [p for p in out if p[2] > p[1]]
 
 
 #: Without a transcript, pauses the recognizer left in speech are filled from the phone loop.
