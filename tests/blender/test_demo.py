@@ -118,6 +118,7 @@ print(json.dumps({
     "owned_channels": [str(c) for c in blink],
     "frame_end": scene.frame_end, "fps": fps, "max_gap": max(gaps.values()),
     "bilabial_min_gaps": bilabial, "sound_strips": [s.type for s in strips],
+    "has_audio": bool(getattr(bpy.app.build_options, "audaspace", False)),
     "action": anim.action.name if anim and anim.action else "",
 }))
 """
@@ -152,7 +153,8 @@ def test_demo_command_without_render(tmp_path):
     assert check.returncode == 0, check.stderr[-2000:]
     info = json.loads(check.stdout.strip().splitlines()[-1])
     assert info["action"].startswith("LipSync_DemoHead")
-    assert info["sound_strips"] == ["SOUND"]
+    # the clip is in the sequencer, where this Blender build has audio (the bpy 4.2 wheel has none)
+    assert info["sound_strips"] == (["SOUND"] if info["has_audio"] else [])
     assert info["frame_end"] >= int(26.7 * 24)  # the timeline covers the clip
     # The mouth opens while speaking ...
     assert info["max_gap"] > 0.1
