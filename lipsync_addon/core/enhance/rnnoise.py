@@ -13,6 +13,7 @@ Python wrapper pulls in PyAV and matplotlib, which we do not need).
 from __future__ import annotations
 
 import ctypes
+import glob
 import importlib.util
 import itertools
 import os
@@ -42,18 +43,36 @@ class EnhanceError(LipSyncError):
     """Audio enhancement cannot run (missing denoiser library, bad preset or option)."""
 
 
+def _package_folder() -> str | None:
+    """Folder of the installed ``pyrnnoise`` package (not imported), or None.
+
+    The wheel keeps its files under ``pyrnnoise-<version>.data/purelib/``. pip moves them into
+    site-packages; Blender 4.2's extension installer leaves them there (4.5 moves them), so the
+    package is also looked for in that folder on every ``sys.path`` entry.
+    """
+    import sys
+
+    spec = importlib.util.find_spec("pyrnnoise")
+    if spec is not None and spec.submodule_search_locations:
+        return next(iter(spec.submodule_search_locations))
+    for entry in sys.path:
+        for data in sorted(glob.glob(os.path.join(entry, "pyrnnoise-*.data", "purelib", "pyrnnoise"))):
+            if os.path.isdir(data):
+                return data
+    return None
+
+
 def _library() -> ctypes.CDLL:
     global _lib
     with _lib_lock:
         if _lib is not None:
             return _lib
-        spec = importlib.util.find_spec("pyrnnoise")
-        if spec is None or not spec.submodule_search_locations:
+        folder = _package_folder()
+        if folder is None:
             raise EnhanceError(
                 "The neural denoiser (RNNoise) is not installed: run scripts/setup.sh, or "
                 "'pip install pyrnnoise==0.4.5', or choose the 'wiener' or 'spectral' denoiser."
             )
-        folder = next(iter(spec.submodule_search_locations))
         names = {"linux": "librnnoise.so", "darwin": "librnnoise.dylib", "win32": "rnnoise.dll"}
         import sys
 
