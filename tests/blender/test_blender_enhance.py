@@ -316,4 +316,4 @@ def test_batch_script_enhance(shot, tmp_path, capsys):
     by_name = sound_strips_by_name(bpy.context.scene)
     assert by_name["line_enhanced.wav"].sound.filepath == "//line_enhanced.wav" and by_name["line.wav"].mute
     assert batch.main(["batch_lipsync.py", "--object", "Head", "--audio", str(clip), "--enhance", "loud",
-                       "--out", str(out)]) == batch.EXIT_USAGE
+                       "--out", str(out)]) == batch.batch_module().EXIT_USAGE

