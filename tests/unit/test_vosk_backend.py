@@ -12,7 +12,13 @@ import numpy as np
 import pytest
 
 from lipsync_addon.core.recognize import espeak
-from lipsync_addon.core.recognize.vosk_backend import VoskModelError, VoskRecognizer, model_help, packaged_model
+from lipsync_addon.core.recognize.vosk_backend import (
+    VoskModelError,
+    VoskRecognizer,
+    check_model_dir,
+    model_help,
+    packaged_model,
+)
 from lipsync_addon.core.types import Audio
 
 KO_MODEL = packaged_model("ko")
@@ -29,6 +35,30 @@ def test_folder_that_is_not_a_model(tmp_path) -> None:
     (tmp_path / "README").write_text("not a model", encoding="utf-8")
     with pytest.raises(VoskModelError, match="not a Vosk model folder"):
         VoskRecognizer(tmp_path, "fr")
+
+
+def _fake_model(folder) -> None:
+    """The files check_model_dir looks for (the layout of current Vosk models), not a working model."""
+    (folder / "am").mkdir(parents=True)
+    (folder / "conf").mkdir()
+    (folder / "am" / "final.mdl").write_bytes(b"")
+    (folder / "conf" / "mfcc.conf").write_text("", encoding="utf-8")
+
+
+def test_folder_holding_the_unzipped_model_folder_is_accepted(tmp_path) -> None:
+    # a common mistake: pointing at the folder the zip was unzipped into
+    _fake_model(tmp_path / "vosk-model-small-es-0.42")
+    assert check_model_dir(tmp_path, "es") == tmp_path / "vosk-model-small-es-0.42"
+    _fake_model(tmp_path / "vosk-model-small-fr-0.22")
+    with pytest.raises(VoskModelError, match=r"several models .*vosk-model-small-es-0\.42.*pick one"):
+        check_model_dir(tmp_path, "es")
+
+
+def test_zip_file_is_refused_with_unzip_hint(tmp_path) -> None:
+    archive = tmp_path / "vosk-model-small-es-0.42.zip"
+    archive.write_bytes(b"PK\x03\x04")
+    with pytest.raises(VoskModelError, match="zip file: unzip it"):
+        check_model_dir(archive, "es")
 
 
 @pytest.mark.slow

@@ -47,16 +47,31 @@ def check_model_dir(path: str | os.PathLike[str], language: str = "") -> Path:
     if not str(path).strip():
         raise VoskModelError(f"No Vosk model folder is set. {model_help(language or 'your language')}")
     folder = Path(path).expanduser()
+    if folder.is_file() and folder.suffix.lower() == ".zip":
+        raise VoskModelError(
+            f"'{folder}' is the model's zip file: unzip it and point to the folder it contains. "
+            f"{model_help(language or 'it')}"
+        )
     if not folder.is_dir():
         raise VoskModelError(f"The Vosk model folder '{folder}' does not exist. {model_help(language or 'it')}")
+    if _is_model(folder):
+        return folder
+    # the folder the zip was unzipped into, holding the model folder: use it when it is the only one
+    inside = [d for d in sorted(folder.iterdir()) if d.is_dir() and _is_model(d)]
+    if len(inside) == 1:
+        return inside[0]
+    names = f" It holds several models ({', '.join(d.name for d in inside)}): pick one." if inside else ""
+    raise VoskModelError(
+        f"'{folder}' is not a Vosk model folder (no am/final.mdl and conf/mfcc.conf inside).{names} "
+        f"Point to the unzipped model folder itself. {model_help(language or 'it')}"
+    )
+
+
+def _is_model(folder: Path) -> bool:
+    """True if ``folder`` holds a Vosk model (the am/ conf/ layout, or the older flat one)."""
     has_am = (folder / "am" / "final.mdl").is_file() or (folder / "final.mdl").is_file()
     has_conf = (folder / "conf" / "mfcc.conf").is_file() or (folder / "mfcc.conf").is_file()
-    if not (has_am and has_conf):
-        raise VoskModelError(
-            f"'{folder}' is not a Vosk model folder (no am/final.mdl and conf/mfcc.conf inside). "
-            f"Point to the unzipped model folder itself. {model_help(language or 'it')}"
-        )
-    return folder
+    return has_am and has_conf
 
 
 def packaged_model(language: str) -> str:
