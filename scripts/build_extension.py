@@ -101,23 +101,51 @@ class BuildError(Exception):
     """A build step failed; the message says which and why."""
 
 
+#: ``name==version`` with an optional ``; python_version <op> "X.Y"`` marker (a pin for some Pythons only).
+_PIN = re.compile(r'([A-Za-z0-9_.\-]+)==([A-Za-z0-9_.\-]+)'
+                  r'(?:\s*;\s*python_version\s*(==|!=|<=|>=|<|>)\s*"(\d+\.\d+)")?')
+_OPS = {"==": lambda a, b: a == b, "!=": lambda a, b: a != b, "<": lambda a, b: a < b,
+        "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, ">=": lambda a, b: a >= b}
+
+
 def read_pins(path: Path = PINS_FILE) -> list[str]:
-    """``name==version`` lines of the pins file (comments and blanks dropped)."""
+    """The pin lines of the pins file (comments and blanks dropped): ``name==version``, optionally with a
+    ``; python_version <op> "X.Y"`` marker for a pin that only some Blender Pythons get."""
     pins = []
     for raw in path.read_text(encoding="utf-8").splitlines():
         line = raw.split("#", 1)[0].strip()
         if not line:
             continue
-        if not re.fullmatch(r"[A-Za-z0-9_.\-]+==[A-Za-z0-9_.\-]+", line):
-            raise BuildError(f"{path.name}: '{line}' is not an exact 'name==version' pin")
+        if not _PIN.fullmatch(line):
+            raise BuildError(f"{path.name}: '{line}' is not an exact 'name==version' pin "
+                             "(optionally with '; python_version <op> \"X.Y\"')")
         pins.append(line)
     return pins
 
 
-def pins_for(platform: str, pins: list[str]) -> list[str]:
-    """The pins bundled for ``platform`` (:data:`PLATFORM_EXCLUDES` removed)."""
+def pin_name(pin: str) -> str:
+    """The distribution name of a pin, lower case."""
+    return pin.split("==", maxsplit=1)[0].strip().lower()
+
+
+def pin_spec(pin: str) -> str:
+    """The ``name==version`` part of a pin (its marker dropped)."""
+    return pin.split(";", maxsplit=1)[0].strip()
+
+
+def pin_applies(pin: str, python: str) -> bool:
+    """True if ``pin`` is for CPython ``python`` ("3.11"): no marker, or its marker holds."""
+    m = _PIN.fullmatch(pin)
+    if m is None or m.group(3) is None:
+        return True
+    version = tuple(int(x) for x in python.split("."))
+    return _OPS[m.group(3)](version, tuple(int(x) for x in m.group(4).split(".")))
+
+
+def pins_for(platform: str, pins: list[str], python: str | None = None) -> list[str]:
+    """The pins bundled for ``platform`` (:data:`PLATFORM_EXCLUDES` removed), for one Python if given."""
     skip = PLATFORM_EXCLUDES.get(platform, frozenset())
-    return [p for p in pins if p.split("==")[0].lower() not in skip]
+    return [p for p in pins if pin_name(p) not in skip and (python is None or pin_applies(p, python))]
 
 
 def _pins_digest(pins: list[str]) -> str:
@@ -144,10 +172,10 @@ def fetch_wheels(platform: str, pins: list[str], *, force: bool = False) -> list
     for old in target.glob("*.whl"):  # pins changed: start clean so no stale wheel gets bundled
         old.unlink()
     platform_args = [arg for tag in PLATFORMS[platform] for arg in ("--platform", tag)]
-    binary = [p for p in pins if p.split("==")[0].lower() not in SDIST_ONLY]
-    source = [p for p in pins if p.split("==")[0].lower() in SDIST_ONLY]
+    source = sorted({pin_spec(p) for p in pins if pin_name(p) in SDIST_ONLY})
     for py in PYTHONS:
         abi = "cp" + py.replace(".", "")
+        binary = [pin_spec(p) for p in pins if pin_name(p) not in SDIST_ONLY and pin_applies(p, py)]
         cmd = [
             sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
             "--implementation", "cp", "--python-version", py, "--abi", abi, "--abi", "abi3", "--abi", "none",
@@ -183,19 +211,30 @@ def _independent(wheel: str) -> bool:
     return any(tag in wheel for tag in ("-py3-", "-py2.py3-", "-abi3-"))
 
 
-def wheels_for_python(wheels: list[Path], python: BlenderPython) -> list[Path]:
-    """The wheels one Blender Python installs: its own ``cpXY`` builds and the version-independent ones."""
-    return [w for w in wheels if f"-{python.tag}-" in w.name or _independent(w.name)]
+def _wheel_prefix(pin: str) -> str:
+    """Start of the file names of a pin's wheels: ``name-version-`` (wheel names use ``_`` for ``-``)."""
+    name, version = pin_spec(pin).split("==")
+    return f"{name.lower().replace('-', '_')}-{version.lower()}-"
+
+
+def wheels_for_python(wheels: list[Path], python: BlenderPython, pins: list[str] | None = None) -> list[Path]:
+    """The wheels one Blender Python installs: its own ``cpXY`` builds and the version-independent ones,
+    of the pins that apply to it (all pins when ``pins`` is None)."""
+    mine = [w for w in wheels if f"-{python.tag}-" in w.name or _independent(w.name)]
+    if pins is None:
+        return mine
+    prefixes = tuple(_wheel_prefix(p) for p in pins if pin_applies(p, python.version))
+    return [w for w in mine if w.name.lower().startswith(prefixes)]
 
 
 def check_wheel_set(platform: str, wheels: list[Path], pins: list[str],
                     pythons: list[BlenderPython] | None = None) -> None:
-    """Every pin has a wheel for every Python in ``pythons`` (default all of :data:`PYTHONS`)."""
-    for pin in pins_for(platform, pins):
-        name = pin.split("==")[0].lower().replace("-", "_")
-        for python in pythons or list(PYTHONS.values()):
-            if not any(w.name.lower().startswith(name + "-") for w in wheels_for_python(wheels, python)):
-                raise BuildError(f"{platform}: no {pin} wheel for Python {python.version} in {wheel_dir(platform)}")
+    """Every pin has a wheel for every Python in ``pythons`` it applies to (default all of :data:`PYTHONS`)."""
+    for python in pythons or list(PYTHONS.values()):
+        for pin in pins_for(platform, pins, python.version):
+            if not any(w.name.lower().startswith(_wheel_prefix(pin)) for w in wheels_for_python(wheels, python)):
+                raise BuildError(f"{platform}: no {pin_spec(pin)} wheel for Python {python.version} "
+                                 f"in {wheel_dir(platform)}")
 
 
 def find_blender_ext() -> Path:
@@ -279,7 +318,7 @@ def build(platforms: list[str], *, fetch: bool, out_dir: Path = DIST,
     out_dir.mkdir(parents=True, exist_ok=True)
     zips: list[Path] = []
     for python in chosen:
-        source = stage(platforms, wheels_for_python(list(wheels.values()), python), python)
+        source = stage(platforms, wheels_for_python(list(wheels.values()), python, pins), python)
         tmp = STAGE_ROOT / "zips" / python.tag
         if tmp.exists():
             shutil.rmtree(tmp)

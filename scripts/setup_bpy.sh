@@ -1,16 +1,34 @@
 #!/usr/bin/env bash
-# Set up .venv-bpy<TAG> from requirements-bpy<TAG>.txt: an older Blender as a module (bpy wheel) + the
-# runtime packages, for the Blender test targets after 5.0 (scripts/test.sh): 45 = Blender 4.5 LTS,
-# 42 = Blender 4.2 LTS. Idempotent (stamp); run by scripts/test.sh after scripts/setup.sh.
+# Set up .venv-bpy<TAG> from requirements-bpy<TAG>.txt: another Blender as a module (bpy wheel), for the
+# Blender test targets besides 5.0 (scripts/test.sh): 45 = Blender 4.5 LTS, 42 = Blender 4.2 LTS (both
+# Python 3.11, with the runtime packages: the Blender tests run there), 52 = Blender 5.2 (Python 3.13,
+# bpy only: the extension zip for Blender 5.1+ is installed into it by tests/ship). Idempotent (stamp);
+# run by scripts/test.sh after scripts/setup.sh. Without a Python 3.13 (python3.13 on PATH or pyenv's),
+# the 5.2 target is skipped with a message and its test says so.
 #   bash scripts/setup_bpy.sh 45
 set -euo pipefail
 cd "$(dirname "$0")/.."
-tag="${1:?usage: setup_bpy.sh TAG (45 or 42)}"
+tag="${1:?usage: setup_bpy.sh TAG (45, 42 or 52)}"
 req="requirements-bpy${tag}.txt"
 venv=".venv-bpy${tag}"
 [ -f "$req" ] || { echo "setup_bpy: no $req" >&2; exit 2; }
-PY="${PYTHON:-python3.11}"
-command -v "$PY" >/dev/null 2>&1 || PY=python3
+case "$tag" in
+  52) want_py=3.13 ;;
+  *) want_py=3.11 ;;
+esac
+# the first interpreter that really is that version (a pyenv shim may exist but refuse to run)
+PY=""
+for cand in ${PYTHON:-} "python$want_py" "$HOME"/.pyenv/versions/"$want_py"*/bin/python"$want_py" python3; do
+  if "$cand" -c "import sys; sys.exit(sys.version_info[:2] != tuple(map(int, '$want_py'.split('.'))))" \
+      >/dev/null 2>&1; then
+    PY="$cand"
+    break
+  fi
+done
+if [ -z "$PY" ]; then
+  echo "setup: no Python $want_py here: the Blender test target $tag ($venv) is skipped"
+  exit 0
+fi
 stamp="$venv/.requirements.sha256"
 want="$(cat requirements.txt requirements-lang.txt "$req" | sha256sum | cut -d' ' -f1)"
 if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then

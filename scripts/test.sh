@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 bash scripts/setup_bpy.sh 45
 bash scripts/setup_bpy.sh 42
+bash scripts/setup_bpy.sh 52
 .venv/bin/ruff check .
 # pytest exits 5 when a selection collects no tests: not a failure of the project.
 run() {

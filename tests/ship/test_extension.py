@@ -116,29 +116,63 @@ print("RESULT " + json.dumps(out))
 '''
 
 
-#: What Blender's own Python ships besides the standard library (the bpy wheel declares the same):
-#: numpy, and requests with its dependencies (official builds bundle them for add-ons).
-BLENDER_SHIPS = ("bpy", "numpy", "requests", "urllib3", "idna", "certifi", "charset_normalizer")
+#: Run in a Blender test target's Python: the top-level files and folders of bpy and of everything it
+#: depends on (numpy, requests, ... : what Blender itself ships), as a JSON list.
+BPY_CLOSURE = r"""
+import importlib.metadata as md, json, re
+def key(name): return re.sub(r"[-_.]+", "-", name).lower()
+todo, seen, tops = ["bpy"], set(), set()
+while todo:
+    name = todo.pop()
+    if key(name) in seen:
+        continue
+    seen.add(key(name))
+    try:
+        dist = md.distribution(name)
+    except md.PackageNotFoundError:
+        continue
+    for f in dist.files or []:
+        top = f.parts[0]
+        if top not in ("..", "__pycache__") and not top.endswith((".dist-info", ".data")):
+            tops.add(top)
+    todo += [re.split(r"[\s;<>=!~\[(]", r, maxsplit=1)[0] for r in dist.requires or [] if "extra ==" not in r]
+print(json.dumps(sorted(tops)))
+"""
 
 
-#: Blender versions the zip for Blender 4.2-5.0 is installed into: this venv's bpy (5.0) and the older
-#: test targets scripts/test.sh sets up (scripts/setup_bpy.sh), as (label, venv folder or None = this one).
-BLENDERS = [("5.0", None), ("4.5", REPO / ".venv-bpy45"), ("4.2", REPO / ".venv-bpy42")]
+#: Blenders the extension is installed into: (label, venv of that bpy or None for this one, Python).
+#: This venv's bpy (5.0) and the test targets scripts/test.sh sets up (scripts/setup_bpy.sh); 4.2-5.0 get
+#: the zip for Python 3.11, 5.2 the zip for Blender 5.1 and later (Python 3.13).
+BLENDERS = [("5.0", None, "3.11"), ("4.5", REPO / ".venv-bpy45", "3.11"), ("4.2", REPO / ".venv-bpy42", "3.11"),
+            ("5.2", REPO / ".venv-bpy52", "3.13")]
+#: scipy in each zip (requirements-extension.txt)
+SCIPY = {"3.11": "1.15.3", "3.13": "1.17.1"}
 
 
-def _bpy_only_site(tmp: Path, venv: Path | None) -> Path:
-    """A folder exposing only what Blender itself ships (:data:`BLENDER_SHIPS`) from the venv, nothing else."""
-    import numpy
-
+def _bpy_only_site(tmp: Path, python: str) -> Path:
+    """A folder exposing only bpy and what it depends on (what Blender itself ships) from the venv of
+    ``python``: none of the venv's other packages (ours) are importable through it."""
     site = tmp / "site"
     site.mkdir()
-    if venv is None:
-        venv_site = Path(numpy.__file__).resolve().parents[1]
-    else:
-        venv_site = next(venv.glob("lib/python3*/site-packages"))
-    for name in BLENDER_SHIPS:
-        (site / name).symlink_to(venv_site / name)
+    found = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                           capture_output=True, text=True, check=True).stdout.strip()
+    tops = json.loads(subprocess.run([python, "-c", BPY_CLOSURE], capture_output=True, text=True,
+                                     check=True).stdout)
+    assert "bpy" in tops and "numpy" in tops
+    for name in tops:
+        if (Path(found) / name).exists():
+            (site / name).symlink_to(Path(found) / name)
     return site
+
+
+@pytest.fixture(scope="module")
+def linux_zip_313(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The linux zip for Blender 5.1 and later (Python 3.13), built from build/wheels."""
+    import build_extension
+
+    (zip_path,) = build_extension.build(["linux-x64"], fetch=False, out_dir=tmp_path_factory.mktemp("dist313"),
+                                        pythons=["3.13"])
+    return zip_path
 
 
 def test_zip_layout_and_manifest(linux_zip: Path) -> None:
@@ -166,17 +200,15 @@ def test_zip_layout_and_manifest(linux_zip: Path) -> None:
     assert linux_zip.stat().st_size <= 150 * 10**6
 
 
-def test_blender_51_zip_has_python_313_wheels(tmp_path: Path) -> None:
+def test_blender_51_zip_has_python_313_wheels(linux_zip_313: Path) -> None:
     """The zip for Blender 5.1 and later: Python 3.13 wheels only, no upper Blender version."""
-    import build_extension
-
-    (zip_path,) = build_extension.build(["linux-x64"], fetch=False, out_dir=tmp_path, pythons=["3.13"])
+    zip_path = linux_zip_313
     with zipfile.ZipFile(zip_path) as zf:
         manifest = tomllib.loads(zf.read("blender_manifest.toml").decode("utf-8"))
     assert zip_path.name == "lipsync-0.1.0-linux_x64-blender5.1-and-later.zip"
     assert manifest["blender_version_min"] == "5.1.0" and "blender_version_max" not in manifest
     wheels = manifest["wheels"]
-    for pkg in ("scipy", "pocketsphinx", "cffi", "wrapt"):
+    for pkg in ("scipy-1.17.1", "pocketsphinx", "cffi", "wrapt"):  # scipy 1.15.3 refuses Blender 5.2's numpy
         assert any(f"/{pkg}-" in w and "-cp313-" in w for w in wheels), pkg
     assert not any("-cp311-" in w for w in wheels)
     assert any("/vosk-" in w for w in wheels) and any("/pyrnnoise-" in w for w in wheels)
@@ -201,13 +233,14 @@ def _korean_line(tmp: Path) -> tuple[str, str]:
     return str(model), str(path)
 
 
-@pytest.mark.parametrize(("blender", "venv"), BLENDERS, ids=[b for b, _ in BLENDERS])
-def test_installs_offline_and_generates_from_installed_copy(linux_zip: Path, tmp_path: Path, blender: str,
-                                                            venv: Path | None) -> None:
+@pytest.mark.parametrize(("blender", "venv", "py"), BLENDERS, ids=[b for b, _, _ in BLENDERS])
+def test_installs_offline_and_generates_from_installed_copy(request: pytest.FixtureRequest, tmp_path: Path,
+                                                            blender: str, venv: Path | None, py: str) -> None:
     if venv is not None and not (venv / "bin" / "python").is_file():
         pytest.skip(f"no Blender {blender} test target here (bash scripts/setup_bpy.sh {blender.replace('.', '')})")
+    linux_zip = request.getfixturevalue("linux_zip" if py == "3.11" else "linux_zip_313")
     python = sys.executable if venv is None else str(venv / "bin" / "python")
-    site = _bpy_only_site(tmp_path, venv)
+    site = _bpy_only_site(tmp_path, python)
     not_a_model = tmp_path / "not_a_model"
     not_a_model.mkdir()
     (not_a_model / "readme.txt").write_text("not a Vosk model", encoding="utf-8")
@@ -241,7 +274,7 @@ def test_installs_offline_and_generates_from_installed_copy(linux_zip: Path, tmp
     assert Path(out["operator_file"]).is_relative_to(ext_root / "user_default" / "lipsync")
     for name, path in out["dep_files"].items():
         assert Path(path).is_relative_to(ext_root / ".local"), (name, path)
-    assert out["scipy_version"] == "1.15.3"
+    assert out["scipy_version"] == SCIPY[py]
     assert not out["repo_package_loaded"]
     # Japanese with its transcript, from the installed copy: espeak-ng and pykakasi come from the zip too
     assert out["generate_ja"] == ["FINISHED"], done.stdout[-3000:] + done.stderr[-3000:]
