@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set everything up, lint, and run the whole test suite on Blender 5.0 (.venv), then the Blender
 # tests again on Blender 4.5 LTS (.venv-bpy45) and Blender 4.2 LTS (.venv-bpy42, the oldest supported).
+# tests/ship also installs the extension zips into those and into Blender 5.2 (.venv-bpy52, Python 3.13).
 # Extra args go to pytest; when they select specific tests, the other targets are skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
