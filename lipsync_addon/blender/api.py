@@ -252,7 +252,7 @@ def prepare(
     full_audio = _check_audio_path(audio_path)
     if start_frame is None:
         existing = strips.find_strips_for_file(scene, full_audio)
-        start_frame = round(existing[0].frame_start) if existing else int(scene.frame_start)
+        start_frame = round(compat.strip_start(existing[0])) if existing else int(scene.frame_start)
     fps = bake.scene_fps(scene)
     config = PipelineConfig(
         transcript=transcript or "",
@@ -545,7 +545,7 @@ def sync_start_frame(
 
         found = [s for s in (compat.all_strips(editor) if editor else [])
                  if strip_file(s) and strips.normalize_path(strip_file(s)) == here]
-        reference_start_frame = round(found[0].frame_start) if found else int(scene.frame_start)
+        reference_start_frame = round(compat.strip_start(found[0])) if found else int(scene.frame_start)
     ref_samples, ref_rate = read_any(reference)
     clip_samples, clip_rate = read_any(clip)
     result = estimate_offset_arrays(ref_samples, ref_rate, clip_samples, clip_rate)

@@ -146,3 +146,33 @@ def all_strips(sequence_editor: Any) -> list[Any]:
     if blender_version() >= STRIPS_RENAMED_VERSION and hasattr(sequence_editor, "strips_all"):
         return list(sequence_editor.strips_all)
     return list(sequence_editor.sequences_all)
+
+
+# Blender 5.2 renamed a strip's timing (the old names warn and go in 6.0): frame_start -> content_start,
+# frame_final_start/frame_final_end -> left_handle/right_handle, frame_final_duration -> duration.
+
+
+def strip_start(strip: Any) -> float:
+    """Timeline frame where the strip's content starts (``frame_start`` before Blender 5.2)."""
+    return float(strip.content_start if hasattr(strip, "content_start") else strip.frame_start)
+
+
+def set_strip_start(strip: Any, frame: float) -> None:
+    """Move the strip so that its content starts at ``frame``."""
+    if hasattr(strip, "content_start"):
+        strip.content_start = frame
+    else:
+        strip.frame_start = frame
+
+
+def strip_span(strip: Any) -> tuple[int, int]:
+    """(first frame, first frame after) the strip plays: its handles (``frame_final_start/end`` before 5.2)."""
+    if hasattr(strip, "left_handle"):
+        return int(strip.left_handle), int(strip.right_handle)
+    return int(strip.frame_final_start), int(strip.frame_final_end)
+
+
+def strip_duration(strip: Any) -> int:
+    """Frames the strip plays (``frame_final_duration`` before Blender 5.2)."""
+    first, after = strip_span(strip)
+    return after - first

@@ -303,21 +303,22 @@ class AttachReport:
 
 
 def _strip_at(scene: Any, path: str, start_frame: int) -> Any:
-    from . import strips
+    from . import compat, strips
 
     for strip in strips.find_strips_for_file(scene, path):
-        if round(strip.frame_start) == int(start_frame):
+        if round(compat.strip_start(strip)) == int(start_frame):
             return strip
     return None
 
 
 def _enhanced_strips_of(scene: Any, source: str, start_frame: int) -> list[Any]:
     """Our enhanced strips made from ``source`` at ``start_frame``."""
-    from . import strips
+    from . import compat, strips
 
     key = os.path.normcase(os.path.realpath(source))
     return [s for s in strips.sound_strips(scene)
-            if s.get(strips.OWNER_TAG) and s.get(ENHANCED_FROM) == key and round(s.frame_start) == int(start_frame)]
+            if s.get(strips.OWNER_TAG) and s.get(ENHANCED_FROM) == key
+            and round(compat.strip_start(s)) == int(start_frame)]
 
 
 def attach(scene: Any, source: str, target: EnhancedTarget, *, start_frame: int, duration: float, fps: float,

@@ -16,7 +16,7 @@ import bpy
 from bpy.props import StringProperty
 
 from ..core.types import Cancelled, FaceConfig, LipSyncError, TranscriptError
-from . import api, preferences, properties
+from . import api, compat, preferences, properties
 from .jobs import Job
 
 #: Seconds between polls of the worker.
@@ -65,7 +65,7 @@ def build_request(context: Any, op: Any) -> api.GenerateRequest:
             strip = _find_strip(context.scene, settings.sound_strip)
             audio_path = bpy.path.abspath(strip.sound.filepath, library=strip.sound.library)
             # the strip is already there; with enhancement the cleaned clip is added beside it
-            start_frame, add_strip = round(strip.frame_start), settings.enhance != "off"
+            start_frame, add_strip = round(compat.strip_start(strip)), settings.enhance != "off"
         else:
             audio_path = settings.audio_path
     transcript = op.transcript or _transcript_from_settings(settings)

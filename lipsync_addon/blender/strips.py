@@ -67,7 +67,8 @@ def free_channel(scene: Any, frame_start: int, frame_end: int) -> int:
     strips = compat.all_strips(editor) if editor is not None else []
     for channel in range(1, MAX_CHANNEL + 1):
         busy = any(
-            s.channel == channel and s.frame_final_start < frame_end and s.frame_final_end > frame_start for s in strips
+            s.channel == channel and compat.strip_span(s)[0] < frame_end and compat.strip_span(s)[1] > frame_start
+            for s in strips
         )
         if not busy:
             return channel
@@ -120,26 +121,26 @@ def place_sound_strip(
 
     existing = find_strips_for_file(scene, audio_path)
     for strip in existing:
-        if round(strip.frame_start) == int(start_frame):
+        if round(compat.strip_start(strip)) == int(start_frame):
             report.strip_name, report.channel = strip.name, strip.channel
-            report.frame_end = extend_frame_end(scene, max(end_frame, strip.frame_final_end - 1))
+            report.frame_end = extend_frame_end(scene, max(end_frame, compat.strip_span(strip)[1] - 1))
             return report
     for strip in existing:
         if strip.get(OWNER_TAG):
             # Our own strip from an earlier run at another start frame: move it (it is ours).
-            strip.frame_start = start_frame
-            if strip.frame_final_start != start_frame or _overlaps(scene, strip):
+            compat.set_strip_start(strip, start_frame)
+            if compat.strip_span(strip)[0] != start_frame or _overlaps(scene, strip):
                 strip.channel = free_channel_excluding(scene, strip, start_frame, end_frame + 1)
             report.strip_name, report.channel = strip.name, strip.channel
-            report.frame_end = extend_frame_end(scene, max(end_frame, strip.frame_final_end - 1))
+            report.frame_end = extend_frame_end(scene, max(end_frame, compat.strip_span(strip)[1] - 1))
             return report
     if existing:
         user = existing[0]
         report.warnings.append(
             f"The clip is already in the sequencer (strip '{user.name}' from frame "
-            f"{int(user.frame_start)}), but the lip sync starts at frame {start_frame}. Your strip was "
+            f"{int(compat.strip_start(user))}), but the lip sync starts at frame {start_frame}. Your strip was "
             f"not moved; move it to frame {start_frame} or generate again with start frame "
-            f"{int(user.frame_start)} to keep them in sync."
+            f"{int(compat.strip_start(user))} to keep them in sync."
         )
         report.strip_name, report.channel = user.name, user.channel
         return report
@@ -157,7 +158,8 @@ def place_sound_strip(
     except (RuntimeError, TypeError) as exc:
         report.warnings.append(f"Could not add a sound strip for '{audio_path}': {exc}")
         return report
-    if strip.frame_final_duration <= 1 and duration > 2.0 / fps:
+    first, after = compat.strip_span(strip)
+    if after - first <= 1 and duration > 2.0 / fps:
         # Blender could not decode the file: do not leave a silent 1-frame strip behind.
         compat.top_level_strips(editor).remove(strip)
         report.warnings.append(f"Blender could not play '{audio_path}'; no sound strip added.")
@@ -165,7 +167,7 @@ def place_sound_strip(
     strip[OWNER_TAG] = True
     strip.select = False  # leave the user's sequencer selection as it was
     report.strip_name, report.channel, report.created = strip.name, strip.channel, True
-    report.frame_end = extend_frame_end(scene, max(end_frame, strip.frame_final_end - 1))
+    report.frame_end = extend_frame_end(scene, max(end_frame, compat.strip_span(strip)[1] - 1))
     return report
 
 
@@ -175,8 +177,8 @@ def _overlaps(scene: Any, strip: Any) -> bool:
     return any(
         other != strip
         and other.channel == strip.channel
-        and other.frame_final_start < strip.frame_final_end
-        and other.frame_final_end > strip.frame_final_start
+        and compat.strip_span(other)[0] < compat.strip_span(strip)[1]
+        and compat.strip_span(other)[1] > compat.strip_span(strip)[0]
         for other in compat.all_strips(editor)
     )
 
@@ -187,7 +189,8 @@ def free_channel_excluding(scene: Any, strip: Any, frame_start: int, frame_end: 
     others = [s for s in compat.all_strips(editor) if s != strip]
     for channel in range(1, MAX_CHANNEL + 1):
         if not any(
-            s.channel == channel and s.frame_final_start < frame_end and s.frame_final_end > frame_start for s in others
+            s.channel == channel and compat.strip_span(s)[0] < frame_end and compat.strip_span(s)[1] > frame_start
+            for s in others
         ):
             return channel
     return strip.channel

@@ -76,7 +76,7 @@ def scene_snapshot(scene) -> dict:
 
     editor = scene.sequence_editor
     strips = sorted(
-        (s.name, s.channel, s.frame_start) for s in (compat.all_strips(editor) if editor is not None else [])
+        (s.name, s.channel, compat.strip_start(s)) for s in (compat.all_strips(editor) if editor is not None else [])
     )
     return {
         "actions": sorted(a.name for a in bpy.data.actions),

@@ -89,8 +89,8 @@ def test_enhanced_strip_is_relative_aligned_and_original_muted(shot):
     enh, orig = by_name["line_enhanced.wav"], by_name["line.wav"]
     assert report.strip_name == enh.name and report.original_strip_name == orig.name
     assert enh.sound.filepath == "//line_enhanced.wav"
-    assert enh.frame_start == orig.frame_start == 7
-    assert enh.frame_final_duration == orig.frame_final_duration
+    assert compat.strip_start(enh) == compat.strip_start(orig) == 7
+    assert compat.strip_duration(enh) == compat.strip_duration(orig)
     assert orig.mute and not enh.mute
     assert enh.get(strips.OWNER_TAG) and orig.get(strips.OWNER_TAG)
     assert enh.channel != orig.channel
@@ -116,11 +116,11 @@ def test_rerun_reuses_file_and_strips_then_off_restores_original(shot):
     first = api.generate("Head", str(clip), transcript=SPEECH_TEXT, start_frame=1, enhance="standard")
     out = folder / "line_enhanced.wav"
     stamp = out.stat().st_mtime_ns
-    layout = sorted((s.name, s.channel, s.frame_start, s.mute) for s in strips.sound_strips(scene))
+    layout = sorted((s.name, s.channel, compat.strip_start(s), s.mute) for s in strips.sound_strips(scene))
     again = api.generate("Head", str(clip), transcript=SPEECH_TEXT, start_frame=1, enhance="standard")
     assert out.stat().st_mtime_ns == stamp  # reused, not enhanced again
     assert again.result.provenance["enhance"].get("reused")
-    assert sorted((s.name, s.channel, s.frame_start, s.mute) for s in strips.sound_strips(scene)) == layout
+    assert sorted((s.name, s.channel, compat.strip_start(s), s.mute) for s in strips.sound_strips(scene)) == layout
     assert again.strip_name == first.strip_name
     # another preset rewrites our own file and replaces our strip, still one of each
     strong = api.generate("Head", str(clip), transcript=SPEECH_TEXT, start_frame=1, enhance="strong")
@@ -141,7 +141,7 @@ def test_enhance_off_places_strips_as_before(shot):
     report = api.generate("Head", str(clip), transcript=SPEECH_TEXT, start_frame=3)
     by_name = sound_strips_by_name(scene)
     assert list(by_name) == ["line.wav"] and not by_name["line.wav"].mute
-    assert by_name["line.wav"].frame_start == 3 and report.enhanced_path == ""
+    assert compat.strip_start(by_name["line.wav"]) == 3 and report.enhanced_path == ""
     assert "enhance" not in report.result.provenance
     assert not list(folder.glob("*_enhanced*"))
 
@@ -155,7 +155,7 @@ def test_user_strips_and_user_file_untouched(shot):
     music = compat.top_level_strips(editor).new_sound("music", str(music_file), channel=1, frame_start=1)
     dialogue = compat.top_level_strips(editor).new_sound("dialogue", str(clip), channel=2, frame_start=5)
     music.volume = 0.4
-    before = (music.channel, music.frame_start, music.frame_final_end, music.mute, music.volume)
+    before = (music.channel, compat.strip_start(music), compat.strip_span(music)[1], music.mute, music.volume)
     # a file of the user's own with our name, next to the .blend
     user_file = folder / "line_enhanced.wav"
     sf.write(user_file, np.zeros((4410, 1), dtype=np.float32), RATE)
@@ -164,20 +164,20 @@ def test_user_strips_and_user_file_untouched(shot):
     assert user_file.read_bytes() == user_bytes
     assert report.enhanced_path == "//line_enhanced_2.wav"
     assert any("not ours" in w for w in report.warnings)
-    assert (music.channel, music.frame_start, music.frame_final_end, music.mute, music.volume) == before
+    assert (music.channel, compat.strip_start(music), compat.strip_span(music)[1], music.mute, music.volume) == before
     # the user's dialogue strip is exactly as it was (not even muted); a warning says how to mute it
-    assert (dialogue.channel, dialogue.frame_start) == (2, 5) and report.frame_start == 5
+    assert (dialogue.channel, compat.strip_start(dialogue)) == (2, 5) and report.frame_start == 5
     assert not dialogue.mute and enhanced.MUTED_BY_US not in dialogue
     assert report.original_strip_name == "dialogue"
     assert any("'dialogue'" in w and "mute it" in w for w in report.warnings)
     enh = sound_strips_by_name(scene)[report.strip_name]
-    assert enh.frame_start == 5 and enh.channel not in (1, 2)
+    assert compat.strip_start(enh) == 5 and enh.channel not in (1, 2)
     assert len(strips.sound_strips(scene)) == 3  # no copy of the original was added
     # off again: our enhanced strip is muted, the user's strip still untouched
     api.generate("Head", str(clip), transcript=SPEECH_TEXT, start_frame=None, enhance="off")
     assert sound_strips_by_name(scene)[report.strip_name].mute
     assert not dialogue.mute and enhanced.MUTED_BY_US not in dialogue
-    assert (dialogue.channel, dialogue.frame_start) == (2, 5)
+    assert (dialogue.channel, compat.strip_start(dialogue)) == (2, 5)
 
 
 def test_unsaved_blend_writes_absolute_path_with_warning(scene, tmp_path, noisy_data):
@@ -293,7 +293,7 @@ def test_operator_with_panel_setting_and_strip_source(shot):
     assert bpy.ops.lipsync.generate() == {"FINISHED"}
     by_name = sound_strips_by_name(scene)
     assert set(by_name) == {"take3", "line_enhanced.wav"}
-    assert not by_name["take3"].mute and by_name["line_enhanced.wav"].frame_start == 11  # the user's strip
+    assert not by_name["take3"].mute and compat.strip_start(by_name["line_enhanced.wav"]) == 11  # the user's strip
     assert by_name["line_enhanced.wav"].sound.filepath == "//line_enhanced.wav"
 
 

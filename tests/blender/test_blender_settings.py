@@ -88,4 +88,4 @@ def test_sound_strip_as_clip_source(scene):
     key = obj.data.shape_keys
     first = min(kp.co[0] for fc in compat.action_fcurves(key.animation_data.action, key) for kp in fc.keyframe_points)
     assert first == pytest.approx(48.0)
-    assert [(s.name, s.channel, s.frame_start) for s in compat.all_strips(editor)] == [("dialogue", 3, 48)]
+    assert [(s.name, s.channel, compat.strip_start(s)) for s in compat.all_strips(editor)] == [("dialogue", 3, 48)]
