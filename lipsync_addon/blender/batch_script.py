@@ -1,7 +1,7 @@
 """Headless lip sync of one clip onto one object, saved to a .blend: the batch command line.
 
 The logic behind ``scripts/batch_lipsync.py``; it lives in the add-on so that an installed extension
-runs it without the repository (docs/batch.md):
+runs it without the repository (docs/blender.md, "Headless"):
 
     blender -b scene.blend --python-expr \
         "import sys, bl_ext.user_default.lipsync.blender.batch_script as b; sys.exit(b.main())" \
