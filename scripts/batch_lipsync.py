@@ -13,7 +13,7 @@ Two ways to run it (same options):
     .venv/bin/python scripts/batch_lipsync.py --blend scene.blend \\
         --object Head --audio line.wav [--text line.txt] --out out.blend [--glb out.glb] [--fbx out.fbx]
 
-    # Blender with the extension installed, no repository needed (docs/batch.md):
+    # Blender with the extension installed, no repository needed (docs/blender.md, "Headless"):
     blender -b scene.blend --python-expr \
         "import sys, bl_ext.user_default.lipsync.blender.batch_script as b; sys.exit(b.main())" -- ...
 
