@@ -338,17 +338,15 @@ MIN_FILLER = 0.1
 #: The filler's pronunciations the alignment chooses from: "uh", "um", "mm" (lips closed).
 FILLER_VARIANTS = (("AH",), ("AH", "M"), ("M",))
 _FILLER_WORD = "lipsyncfiller"
+#: The filler's dictionary entries (``word(2)`` ... are alternates the alignment chooses from).
+_FILLER_PRONS = {(_FILLER_WORD if k == 0 else f"{_FILLER_WORD}({k + 1})"): list(v)
+                 for k, v in enumerate(FILLER_VARIANTS)}
 
 
 def _resolve_fillers(result: _PieceResult, piece: _Piece) -> list[tuple[str, float, float, int]]:
     """Speech fillers (+SPN+) as "uh", "um" or "mm": the words around each are aligned again with the
     filler as a word whose pronunciations are :data:`FILLER_VARIANTS`; where the alignment picks one
     with M, the filler's span is split at the M (the lips close for the hum)."""
-    decoder = _decoder("align")
-    for k, variant in enumerate(FILLER_VARIANTS):
-        name = _FILLER_WORD if k == 0 else f"{_FILLER_WORD}({k + 1})"
-        if decoder.lookup_word(name) is None:  # type: ignore[attr-defined]
-            decoder.add_word(name, " ".join(variant), True)  # type: ignore[attr-defined]
     end = piece.offset + len(piece.pcm) / 2 / ANALYSIS_RATE
     out: list[tuple[str, float, float, int]] = []
     for ph in result.phones:
@@ -362,7 +360,8 @@ def _resolve_fillers(result: _PieceResult, piece: _Piece) -> list[tuple[str, flo
         hi = after[0][2] if after else min(end, we + 0.2)
         words = [*(w[0] for w in before), _FILLER_WORD, *(w[0] for w in after)]
         i0, i1 = round((lo - piece.offset) * ANALYSIS_RATE), round((hi - piece.offset) * ANALYSIS_RATE)
-        got = _align(piece.pcm[2 * i0:2 * i1], words, {}, lo, ALIGN_BEAMS[:1])
+        # the entries go in with the words: _align adds them again whenever it rebuilds the decoder
+        got = _align(piece.pcm[2 * i0:2 * i1], words, _FILLER_PRONS, lo, ALIGN_BEAMS[:1])
         if got is None:
             continue
         m = next((s for n, s, _, w in got.phones if w == len(before) and n == "M"), None)
