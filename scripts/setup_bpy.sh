@@ -1,19 +1,19 @@
 #!/usr/bin/env bash
 # Set up .venv-bpy<TAG> from requirements-bpy<TAG>.txt: another Blender as a module (bpy wheel), for the
 # Blender test targets besides 5.0 (scripts/test.sh): 45 = Blender 4.5 LTS, 42 = Blender 4.2 LTS (both
-# Python 3.11, with the runtime packages: the Blender tests run there), 52 = Blender 5.2 (Python 3.13,
-# bpy only: the extension zip for Blender 5.1+ is installed into it by tests/ship). Idempotent (stamp);
+# Python 3.11, with the runtime packages: the Blender tests run there), 51 = Blender 5.1.0 and 52 = Blender
+# 5.2 (Python 3.13; tests/ship installs the extension zip for Blender 5.1+ into them). Idempotent (stamp);
 # run by scripts/test.sh after scripts/setup.sh. Without a Python 3.13 (python3.13 on PATH or pyenv's),
-# the 5.2 target is skipped with a message and its test says so.
+# the 5.1 and 5.2 targets are skipped with a message and their tests say so.
 #   bash scripts/setup_bpy.sh 45
 set -euo pipefail
 cd "$(dirname "$0")/.."
-tag="${1:?usage: setup_bpy.sh TAG (45, 42 or 52)}"
+tag="${1:?usage: setup_bpy.sh TAG (45, 42, 51 or 52)}"
 req="requirements-bpy${tag}.txt"
 venv=".venv-bpy${tag}"
 [ -f "$req" ] || { echo "setup_bpy: no $req" >&2; exit 2; }
 case "$tag" in
-  52) want_py=3.13 ;;
+  51 | 52) want_py=3.13 ;;
   *) want_py=3.11 ;;
 esac
 # the first interpreter that really is that version (a pyenv shim may exist but refuse to run)

@@ -142,9 +142,10 @@ print(json.dumps(sorted(tops)))
 
 #: Blenders the extension is installed into: (label, venv of that bpy or None for this one, Python).
 #: This venv's bpy (5.0) and the test targets scripts/test.sh sets up (scripts/setup_bpy.sh); 4.2-5.0 get
-#: the zip for Python 3.11, 5.2 the zip for Blender 5.1 and later (Python 3.13).
+#: the zip for Python 3.11, 5.1 (the first release it is for) and 5.2 the zip for Blender 5.1 and later
+#: (Python 3.13).
 BLENDERS = [("5.0", None, "3.11"), ("4.5", REPO / ".venv-bpy45", "3.11"), ("4.2", REPO / ".venv-bpy42", "3.11"),
-            ("5.2", REPO / ".venv-bpy52", "3.13")]
+            ("5.1", REPO / ".venv-bpy51", "3.13"), ("5.2", REPO / ".venv-bpy52", "3.13")]
 #: scipy in each zip (requirements-extension.txt)
 SCIPY = {"3.11": "1.15.3", "3.13": "1.17.1"}
 
