@@ -1,6 +1,7 @@
 """Batch lip sync of a folder of dialogue lines (bpy-free unless a .blend template is given).
 
-A *line* is an audio file (``.wav .flac .ogg .mp3 .aif .aiff``) with an optional transcript next to
+A *line* is an audio file (``.wav .flac .ogg .opus .mp3 .aif .aiff .m4a .aac .wma``; the last three
+through FFmpeg, see :func:`lipsync_addon.core.audio.read_audio_file`) with an optional transcript next to
 it of the same stem (``line.wav`` + ``line.txt``); sub-folders are walked and mirrored in the
 output folder. Every line is processed independently (one failure never stops the batch):
 
@@ -34,7 +35,7 @@ from typing import Any
 from .core.types import DEFAULT_BREATH, DEFAULT_SMOOTHING, DEFAULT_STRENGTH, LipSyncError
 
 #: audio file suffixes a batch picks up (lower case)
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aif", ".aiff")
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".opus", ".mp3", ".aif", ".aiff", ".m4a", ".aac", ".wma")
 #: name of the manifest in the output folder
 MANIFEST_NAME = "manifest.json"
 MANIFEST_FORMAT = "lipsync-batch-manifest"

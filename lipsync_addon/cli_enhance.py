@@ -55,11 +55,11 @@ def enhance_file(in_path: str, out_path: str, preset: str = "standard",
     import numpy as np
     import soundfile as sf
 
-    from .core.audio import load_audio
+    from .core.audio import audio_from_samples, read_audio_file
     from .core.enhance import enhance_array
 
-    load_audio(in_path)  # same checks and messages as the pipeline (missing, empty, not audio, too short)
-    data, rate = sf.read(in_path, dtype="float32", always_2d=True)
+    data, rate = read_audio_file(in_path)  # any format the pipeline reads (libsndfile, then FFmpeg)
+    audio_from_samples(data, rate, in_path)  # same checks and messages as the pipeline (no samples, too short)
     out_dir = os.path.dirname(os.path.abspath(out_path))
     if not os.path.isdir(out_dir):
         raise LipSyncError(f"Output folder does not exist: {out_dir}")

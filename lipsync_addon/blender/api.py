@@ -516,9 +516,10 @@ def sync_start_frame(
     """The frame at which ``audio_path`` plays in sync with a reference recording or video.
 
     The offset is found by GCC-PHAT cross-correlation (:func:`lipsync_addon.core.offset.estimate_offset`;
-    video files are read through ffmpeg). Clips of :data:`DRIFT_CHECK_S` seconds and more are also
-    checked for clock drift (:mod:`lipsync_addon.core.drift`): the start comes from the line fitted
-    through the whole take, and a drift that slips the end by a quarter frame or more is a warning.
+    video files are read through FFmpeg: Blender's own, else the ffmpeg program). Clips of
+    :data:`DRIFT_CHECK_S` seconds and more are also checked for clock drift (:mod:`lipsync_addon.core.drift`):
+    the start comes from the line fitted through the whole take, and a drift that slips the end by a
+    quarter frame or more is a warning.
     ``reference_start_frame``: where the reference starts on
     the timeline; None = the frame of an existing strip of the reference (sound or movie), else the
     scene's start frame.

@@ -134,6 +134,25 @@ def has_audio() -> bool:
     return bool(getattr(options, "audaspace", False))
 
 
+#: Name of Blender's own decoder in :func:`lipsync_addon.core.audio.add_decoder`'s list.
+BLENDER_DECODER = "Blender's FFmpeg"
+
+
+def decode_with_blender(path: str) -> tuple[Any, int]:
+    """Samples (frames, channels) float32 and rate (Hz) of any file Blender can play (Audaspace with
+    Blender's FFmpeg: AAC/M4A, a video's sound track, ...): the same samples the sequencer plays.
+
+    Raises:
+        aud.error (or ImportError without Audaspace): Blender cannot read the file.
+    """
+    import aud
+
+    sound = aud.Sound(path)
+    # reading the specs raises aud.error on an unreadable file; data() would abort Blender instead
+    rate = round(float(sound.specs[0]))
+    return sound.data(), rate
+
+
 def top_level_strips(sequence_editor: Any) -> Any:
     """The editor's top-level strip collection (has ``new_sound``)."""
     if blender_version() >= STRIPS_RENAMED_VERSION and hasattr(sequence_editor, "strips"):

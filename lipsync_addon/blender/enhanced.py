@@ -227,7 +227,7 @@ def write_enhanced(
     import numpy as np
     import soundfile as sf
 
-    from ..core.audio import load_audio
+    from ..core.audio import audio_from_samples, read_audio_file
     from ..core.enhance import enhance_array
 
     token = cancel or CancelToken()
@@ -235,8 +235,8 @@ def write_enhanced(
         data, rate = sf.read(target.path, dtype="float32", always_2d=True)
         mono = data.mean(axis=1, dtype=np.float64).astype(np.float32)
         return WrittenFile("", mono, int(rate), int(data.shape[1]))
-    load_audio(source)  # the pipeline's checks and messages (missing, empty, not audio, too short)
-    data, rate = sf.read(source, dtype="float32", always_2d=True)
+    data, rate = read_audio_file(source)  # any format the pipeline reads (libsndfile, then FFmpeg)
+    audio_from_samples(data, rate, source)  # the pipeline's checks and messages (no samples, too short)
     mono_in = data.mean(axis=1, dtype=np.float64)
     options, warnings = _denoise_options(mono_in, int(rate), preset)
     y, report = enhance_array(data if data.shape[1] > 1 else data[:, 0], int(rate), preset, options=options,

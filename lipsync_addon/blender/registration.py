@@ -10,7 +10,8 @@ import sys
 
 import bpy
 
-from . import export, operators, panels, preferences, properties
+from ..core import audio
+from . import compat, export, operators, panels, preferences, properties
 
 CLASSES: tuple[type, ...] = (
     *properties.CLASSES,
@@ -36,6 +37,8 @@ def register() -> None:
             done.append(cls)
         properties.add_pointers()
         panels.add_menus()
+        if compat.has_audio():  # whatever Blender plays can be lip-synced (AAC/M4A, video files, ...)
+            audio.add_decoder(compat.BLENDER_DECODER, compat.decode_with_blender)
     except Exception:
         for cls in reversed(done):
             _safe_unregister(cls)
@@ -44,6 +47,7 @@ def register() -> None:
 
 def unregister() -> None:
     """Remove the menu entry and PointerProperties, unregister every class in reverse order."""
+    audio.remove_decoder(compat.BLENDER_DECODER)
     panels.remove_menus()
     try:
         properties.remove_pointers()

@@ -1,14 +1,21 @@
 """Audio input: any common file -> mono float32 at the analysis rate, plus pause detection.
 
 Reads whatever libsndfile reads (WAV, FLAC, OGG/Vorbis, Opus, MP3 with libsndfile >= 1.1, AIFF, ...),
-any sample rate, any channel count, 8-32-bit integer and float. Analysis works on mono 16 kHz;
-playback in Blender keeps the original file.
+any sample rate, any channel count, 8-32-bit integer and float. Other formats and the sound track of
+video files (AAC/M4A, MP4, MOV, MKV, WMA, ...) go through FFmpeg: inside Blender its own (the
+Blender layer registers it with :func:`add_decoder`, so whatever Blender plays can be lip-synced),
+else the ``ffmpeg`` program when it is installed. Analysis works on mono 16 kHz; playback in
+Blender keeps the original file.
 """
 
 from __future__ import annotations
 
 import itertools
 import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from math import gcd
 
@@ -16,15 +23,109 @@ import numpy as np
 
 from .types import ANALYSIS_RATE, Audio, AudioError
 
-#: File formats users can expect to work (what libsndfile reads).
+#: File formats libsndfile reads here, on every platform.
 SUPPORTED_FORMATS = "WAV, FLAC, OGG (Vorbis/Opus), MP3, AIFF"
+#: What FFmpeg adds (Blender's own inside Blender, else the ffmpeg program when installed).
+FFMPEG_FORMATS = "AAC/M4A, WMA, video files (MP4, MOV, MKV, AVI, ...) and most others"
+
+#: What :func:`decode_with_ffmpeg` says about a file without sound (e.g. a video with no audio track).
+NO_AUDIO_STREAM = "the file has no audio stream"
+#: A decoder for files libsndfile cannot read: path -> (samples (frames, channels) float32, rate Hz).
+Decoder = Callable[[str], tuple[np.ndarray, int]]
+#: Extra decoders by name, tried in the order added, after libsndfile and before the ffmpeg program.
+_DECODERS: dict[str, Decoder] = {}
+
+
+def add_decoder(name: str, decoder: Decoder) -> None:
+    """Let :func:`read_audio_file` (and so the whole pipeline) use ``decoder`` for files libsndfile
+    cannot read. The Blender layer adds Blender's own FFmpeg here. Adding a name again replaces it."""
+    _DECODERS[name] = decoder
+
+
+def remove_decoder(name: str) -> None:
+    """Forget a decoder added with :func:`add_decoder` (no error if it is not there)."""
+    _DECODERS.pop(name, None)
+
+
+def decode_with_ffmpeg(path: str | os.PathLike[str]) -> tuple[np.ndarray, int]:
+    """Decode the first audio stream of any file the ``ffmpeg`` program reads (video containers, AAC, ...).
+
+    Returns (samples (frames, channels) float32, rate Hz) at the stream's own rate. The decoded
+    audio starts at the stream's first sample (no padding for a container start time).
+
+    Raises:
+        AudioError: ffmpeg not installed, file unreadable, or no audio stream (:data:`NO_AUDIO_STREAM`);
+            the message is the reason alone (:func:`read_audio_file` names the file).
+    """
+    import soundfile as sf
+
+    exe = shutil.which("ffmpeg")
+    if not exe:
+        raise AudioError("the ffmpeg program is not installed")
+    path = os.fspath(path)
+    with tempfile.TemporaryDirectory(prefix="lipsync_ff_") as tmp:
+        out = os.path.join(tmp, "track.wav")
+        cmd = [exe, "-nostdin", "-v", "error", "-i", path, "-map", "0:a:0", "-vn", "-c:a", "pcm_f32le",
+               "-rf64", "auto", out]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1800, check=False)
+        if proc.returncode != 0 or not os.path.exists(out) or os.path.getsize(out) <= 44:
+            detail = (proc.stderr or "").strip().splitlines()
+            reason = detail[-1] if detail else "no output"
+            if "matches no streams" in (proc.stderr or ""):
+                reason = NO_AUDIO_STREAM
+            raise AudioError(reason)
+        data, rate = sf.read(out, dtype="float32", always_2d=True)
+    return data, int(rate)
+
+
+def read_audio_file(path: str | os.PathLike[str], what: str = "audio file") -> tuple[np.ndarray, int]:
+    """Samples of an audio file, or of a video's first sound track, keeping its channels and rate.
+
+    libsndfile first; then the decoders added with :func:`add_decoder` (Blender's FFmpeg inside
+    Blender); then the ``ffmpeg`` program if it is installed.
+
+    Returns:
+        (samples (frames, channels) float32, rate Hz).
+
+    Raises:
+        AudioError: missing, empty or folder; or no reader decodes it (the message says what each
+            one said and which formats work).
+    """
+    import soundfile as sf
+
+    path = check_input_file(path, what)
+    try:
+        data, rate = sf.read(path, dtype="float32", always_2d=True)
+        return data, int(rate)
+    except Exception as exc:  # soundfile raises LibsndfileError/RuntimeError/TypeError
+        tried = [f"libsndfile: {exc}"]
+    for name, decoder in [*_DECODERS.items(), ("ffmpeg", decode_with_ffmpeg)]:
+        try:
+            data, rate = decoder(path)
+        except Exception as exc:  # a decoder's own errors (aud.error, AudioError, OSError, ...)
+            tried.append(f"{name}: {str(exc).replace(chr(10), ' ')}")
+            continue
+        data = np.asarray(data, dtype=np.float32)
+        data = data.reshape(len(data), -1) if data.ndim != 2 else data
+        if data.shape[0] > 0 and rate > 0:
+            return data, int(rate)
+        tried.append(f"{name}: no samples")
+    name = os.path.basename(path)
+    if any(NO_AUDIO_STREAM in t for t in tried):
+        raise AudioError(f"'{name}' has no sound track (a video without audio?). Pick the dialogue clip, or a "
+                         "video with its sound.")
+    raise AudioError(
+        f"Cannot read '{name}' as audio ({'; '.join(tried)}). Supported formats: "
+        f"{SUPPORTED_FORMATS}; through FFmpeg (Blender's own inside Blender, else the ffmpeg program) also "
+        f"{FFMPEG_FORMATS}. Otherwise convert the clip to WAV."
+    )
 
 #: Shortest clip we analyse, seconds.
 MIN_DURATION = 0.05
 
 
 def load_audio(path: str | os.PathLike[str]) -> Audio:
-    """Load an audio file as mono float32 at its own sample rate.
+    """Load an audio file (or a video's sound track) as mono float32 at its own sample rate.
 
     Args:
         path: file path (any characters).
@@ -36,17 +137,19 @@ def load_audio(path: str | os.PathLike[str]) -> Audio:
         AudioError: missing, empty, corrupt, non-audio or zero-length file (message names the
             supported formats).
     """
-    import soundfile as sf
+    path = os.fspath(path)
+    data, rate = read_audio_file(path)
+    return audio_from_samples(data, rate, path)
 
-    path = check_input_file(path)
-    try:
-        data, rate = sf.read(path, dtype="float32", always_2d=True)
-    except Exception as exc:  # soundfile raises LibsndfileError/RuntimeError/TypeError
-        raise AudioError(
-            f"Cannot read '{os.path.basename(path)}' as audio ({exc}). "
-            f"Supported formats: {SUPPORTED_FORMATS}. Convert other formats (e.g. AAC/M4A, video "
-            "files) to WAV first."
-        ) from exc
+
+def audio_from_samples(data: np.ndarray, rate: int, path: str | os.PathLike[str]) -> Audio:
+    """Mono :class:`Audio` from decoded ``data`` (frames, channels) at ``rate`` Hz read from ``path``,
+    with :func:`load_audio`'s checks (no samples, too short) and clean-up (non-finite values, range).
+
+    Raises:
+        AudioError: no samples, or shorter than :data:`MIN_DURATION`.
+    """
+    path = os.fspath(path)
     if data.shape[0] == 0 or rate <= 0:
         raise AudioError(f"Audio file has no samples: {path}")
     channels = int(data.shape[1])

@@ -140,7 +140,7 @@ def estimate_drift_arrays(
 
 
 def estimate_drift(reference: str | os.PathLike[str], clip: str | os.PathLike[str], **kwargs: float) -> DriftResult:
-    """:func:`estimate_drift_arrays` on two files (audio, or video through ffmpeg)."""
+    """:func:`estimate_drift_arrays` on two files (audio, or video through FFmpeg)."""
     ref, ref_rate = read_any(reference)
     clp, clp_rate = read_any(clip)
     return estimate_drift_arrays(ref, ref_rate, clp, clp_rate, **kwargs)

@@ -34,15 +34,12 @@ reference's start; a negative one means the clip starts before the reference.
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
-import tempfile
 from dataclasses import asdict, dataclass, field
 from math import gcd
 
 import numpy as np
 
-from .audio import check_input_file
+from .audio import read_audio_file
 from .settings import numeric_settings
 from .types import AudioError, LipSyncError
 
@@ -99,61 +96,16 @@ class OffsetResult:
 # --------------------------------------------------------------------------------------------- input
 
 
-def _ffmpeg() -> str:
-    exe = shutil.which("ffmpeg")
-    if not exe:
-        raise AudioError(
-            "This file is not audio that libsndfile reads (a video or AAC/M4A?), and ffmpeg, which "
-            "extracts the sound track, is not installed. Install ffmpeg (scripts/setup.sh does: "
-            "apt-get install ffmpeg) or give a WAV/FLAC of the track."
-        )
-    return exe
-
-
-def extract_audio_ffmpeg(path: str | os.PathLike[str]) -> tuple[np.ndarray, int]:
-    """Decode the first audio stream of any file ffmpeg reads (video containers, AAC, ...).
-
-    Returns (samples (frames, channels) float32, rate Hz) at the stream's own rate. The decoded
-    audio starts at the stream's first sample (no padding for a container start time).
-
-    Raises:
-        AudioError: ffmpeg missing, file unreadable, or no audio stream.
-    """
-    import soundfile as sf
-
-    exe = _ffmpeg()
-    path = os.fspath(path)
-    with tempfile.TemporaryDirectory(prefix="lipsync_ff_") as tmp:
-        out = os.path.join(tmp, "track.wav")
-        cmd = [exe, "-nostdin", "-v", "error", "-i", path, "-map", "0:a:0", "-vn", "-c:a", "pcm_f32le", out]
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
-        if proc.returncode != 0 or not os.path.exists(out) or os.path.getsize(out) <= 44:
-            detail = (proc.stderr or "").strip().splitlines()
-            reason = detail[-1] if detail else "no output"
-            if "matches no streams" in (proc.stderr or ""):
-                reason = "the file has no audio stream"
-            raise AudioError(f"ffmpeg could not extract audio from '{os.path.basename(path)}': {reason}")
-        data, rate = sf.read(out, dtype="float32", always_2d=True)
-    return data, int(rate)
-
-
 def read_any(path: str | os.PathLike[str]) -> tuple[np.ndarray, int]:
-    """Mono float32 samples and rate (Hz) of an audio file, or of a video's first audio track.
-
-    libsndfile first (WAV, FLAC, OGG, MP3, AIFF); anything else goes through ffmpeg.
+    """Mono float32 samples and rate (Hz) of an audio file, or of a video's first audio track
+    (:func:`~lipsync_addon.core.audio.read_audio_file`: libsndfile, then FFmpeg).
 
     Raises:
-        AudioError: missing/empty file, or a file neither reader can decode (clear message).
+        AudioError: missing/empty file, or a file no reader can decode (clear message).
     """
-    import soundfile as sf
-
-    path = check_input_file(path, "file")
-    try:
-        data, rate = sf.read(path, dtype="float32", always_2d=True)
-    except Exception:  # not something libsndfile reads: try ffmpeg (video containers, AAC, ...)
-        data, rate = extract_audio_ffmpeg(path)
+    data, rate = read_audio_file(path, "file")
     if data.shape[0] == 0:
-        raise AudioError(f"No audio samples in {path}")
+        raise AudioError(f"No audio samples in {os.fspath(path)}")
     mono = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
     return np.nan_to_num(mono.astype(np.float32)), int(rate)
 
@@ -455,7 +407,7 @@ def estimate_offset(reference: str | os.PathLike[str], clip: str | os.PathLike[s
     """Offset (s) of the ``clip`` file on the timeline of the ``reference`` file (audio or video).
 
     See :func:`estimate_offset_arrays`; files that libsndfile cannot read (video containers, AAC)
-    are decoded with ffmpeg.
+    are decoded with FFmpeg (:func:`~lipsync_addon.core.audio.read_audio_file`).
     """
     ref, ref_rate = read_any(reference)
     clp, clp_rate = read_any(clip)

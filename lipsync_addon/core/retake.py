@@ -23,7 +23,7 @@ from math import gcd
 import numpy as np
 
 from .settings import numeric_settings
-from .types import LipSyncError
+from .types import AudioError, LipSyncError
 
 
 class RetakeError(LipSyncError):
@@ -243,7 +243,7 @@ def retake_files(guide_path: str | os.PathLike[str], take_path: str | os.PathLik
                  ) -> RetakeAlignment:
     """Align the take file to the guide file and write the warped take to ``out_path``.
 
-    The guide may be a video (its sound track is decoded with ffmpeg). The output keeps the take's
+    The guide may be a video (its sound track is decoded with FFmpeg). The output keeps the take's
     rate and channels, has the guide's duration, and is written as 24-bit WAV/FLAC (from the
     extension). ``path_json`` receives the summary and the warp path (seconds).
 
@@ -253,7 +253,6 @@ def retake_files(guide_path: str | os.PathLike[str], take_path: str | os.PathLik
     import soundfile as sf
 
     from .offset import read_any
-    from .types import AudioError
 
     out_path = os.fspath(out_path)
     guide, g_rate = read_any(guide_path)
@@ -279,14 +278,10 @@ def retake_files(guide_path: str | os.PathLike[str], take_path: str | os.PathLik
 
 def _read_take(path: str | os.PathLike[str]) -> tuple[np.ndarray, int]:
     """Take samples keeping channels ((frames,) or (frames, channels)), rate Hz."""
-    import soundfile as sf
+    from .audio import read_audio_file
 
-    from .offset import extract_audio_ffmpeg, read_any
-
-    read_any(path)  # existence/emptiness checks with clear messages
-    try:
-        data, rate = sf.read(os.fspath(path), dtype="float32", always_2d=True)
-    except Exception:
-        data, rate = extract_audio_ffmpeg(path)
+    data, rate = read_audio_file(path, "file")
+    if data.shape[0] == 0:
+        raise AudioError(f"No audio samples in {os.fspath(path)}")
     data = np.nan_to_num(data)
     return (data if data.shape[1] > 1 else data[:, 0]), int(rate)

@@ -110,6 +110,29 @@ def test_enhanced_strip_is_relative_aligned_and_original_muted(shot):
     assert Path(bpy.path.abspath(reloaded.sound.filepath)).resolve() == out.resolve()
 
 
+def test_enhance_an_m4a_clip_decoded_by_blender(shot, monkeypatch):
+    """An AAC clip is decoded by Blender's own FFmpeg, cleaned into a WAV next to the .blend, sample-aligned
+    with what the sequencer plays from the M4A."""
+    from lipsync_addon.core import audio as core_audio
+
+    folder, _ = shot
+    m4a = folder / "audio" / "bobby.m4a"
+    shutil.copy(DATA / "formats" / "bobby.m4a", m4a)
+    monkeypatch.setattr(core_audio.shutil, "which", lambda name: None)  # no ffmpeg program
+    report = api.generate("Head", str(m4a), transcript="Bobby ripped the ledger", start_frame=3,
+                          enhance="light")
+    assert report.enhanced_path == "//bobby_enhanced.wav"
+    decoded, rate = compat.decode_with_blender(str(m4a))
+    y, out_rate = sf.read(str(folder / "bobby_enhanced.wav"), dtype="float64")
+    assert out_rate == rate and len(y) == len(decoded)
+    assert lag_samples(np.asarray(decoded)[:, 0].astype(np.float64), y) == 0
+    by_name = sound_strips_by_name(bpy.context.scene)
+    enh, orig = by_name["bobby_enhanced.wav"], by_name["bobby.m4a"]
+    assert orig.mute and not enh.mute and compat.strip_start(enh) == compat.strip_start(orig) == 3
+    assert compat.strip_duration(enh) == compat.strip_duration(orig)
+    assert [w.text for w in report.result.transcript.words] == ["bobby", "ripped", "the", "ledger"]
+
+
 def test_rerun_reuses_file_and_strips_then_off_restores_original(shot):
     folder, clip = shot
     scene = bpy.context.scene

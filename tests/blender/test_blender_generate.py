@@ -53,6 +53,48 @@ def test_generate_on_every_preset(scene, preset):
     assert scene.frame_end >= report.frame_end
 
 
+@pytest.mark.skipif(not compat.has_audio(), reason="this bpy build has no audio")
+def test_generate_from_aac_and_a_video_with_blenders_own_ffmpeg(scene, monkeypatch):
+    """What Blender plays can be lip-synced: an AAC (M4A) clip and a video's sound track are decoded by
+    Blender's own FFmpeg (no ffmpeg program needed), timed like the WAV, and become the sound strip."""
+    from lipsync_addon.core import audio as core_audio
+
+    assert compat.BLENDER_DECODER in core_audio._DECODERS  # added when the add-on registers
+    monkeypatch.setattr(core_audio.shutil, "which", lambda name: None)  # no ffmpeg program
+    bobby_wav = SPEECH.parent / "aligned" / "bobby.wav"
+    m4a = SPEECH.parent / "formats" / "bobby.m4a"
+    obj = make_mesh("Head", PRESET_SHAPE_KEYS["oculus"])
+    wav = api.generate("Head", str(bobby_wav), transcript="Bobby ripped the ledger", start_frame=1)
+    aac = api.generate("Head", str(m4a), transcript="Bobby ripped the ledger", start_frame=1)
+    assert [w.text for w in aac.result.transcript.words] == ["bobby", "ripped", "the", "ledger"]
+    for a, b in zip(aac.result.transcript.words, wav.result.transcript.words, strict=True):
+        assert abs(a.start - b.start) <= 0.02 and abs(a.end - b.end) <= 0.02
+    assert keyed_channels(obj) and aac.action_name == "LipSync_Head_bobby"
+    strip = next(s for s in compat.all_strips(scene.sequence_editor) if s.name == aac.strip_name)
+    assert strip.sound.filepath.endswith("bobby.m4a")
+    video = SPEECH.parent / "video" / "bbaf2n.mpg"
+    make_mesh("Other", PRESET_SHAPE_KEYS["arkit"])
+    report = api.generate("Other", str(video), transcript="bin blue at f two now", start_frame=200)
+    assert [w.text for w in report.result.transcript.words][:2] == ["bin", "blue"]
+    strip = next(s for s in compat.all_strips(scene.sequence_editor) if s.name == report.strip_name)
+    assert strip.sound.filepath.endswith("bbaf2n.mpg") and compat.strip_start(strip) == 200
+
+
+def test_a_file_blender_cannot_play_gets_a_message_not_a_crash(scene, tmp_path, monkeypatch):
+    """Audaspace aborts the process when asked for the samples of a file it cannot read; the decoder
+    asks for its specs first, which raises instead."""
+    from lipsync_addon.core import audio as core_audio
+
+    monkeypatch.setattr(core_audio.shutil, "which", lambda name: None)
+    make_mesh("Head", PRESET_SHAPE_KEYS["oculus"])
+    fake = tmp_path / "take.m4a"
+    fake.write_bytes(b"not a sound at all\n" * 100)
+    before = scene_snapshot(scene)
+    with pytest.raises(api.AudioError, match=r"Cannot read 'take\.m4a' as audio"):
+        api.generate("Head", str(fake))
+    assert scene_snapshot(scene) == before
+
+
 def test_generate_on_real_arkit_head(scene):
     bpy.ops.import_scene.gltf(filepath=str(ARKIT_GLB))
     head = next(o for o in bpy.data.objects if o.type == "MESH" and o.data.shape_keys)

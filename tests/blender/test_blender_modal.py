@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 
 import bpy
+import pytest
 from blender_helpers import PRESET_SHAPE_KEYS, SPEECH, SPEECH_TEXT, make_mesh, scene_snapshot
 
 from lipsync_addon.blender import api, bake
@@ -40,6 +41,23 @@ def test_session_bakes_when_worker_finishes(scene):
     state = bpy.context.window_manager.lipsync_job
     assert state.status == "DONE" and state.detected_set == "oculus"
     assert session.timer is None
+
+
+def test_session_decodes_an_m4a_on_the_worker_thread(scene, monkeypatch):
+    """Blender's own FFmpeg decodes the clip on the worker thread (no ffmpeg program)."""
+    from lipsync_addon.blender import compat
+    from lipsync_addon.core import audio as core_audio
+
+    if not compat.has_audio():
+        pytest.skip("this bpy build has no audio (tests/unit covers the ffmpeg program)")
+    monkeypatch.setattr(core_audio.shutil, "which", lambda name: None)
+    obj = make_mesh("Head", PRESET_SHAPE_KEYS["oculus"])
+    m4a = SPEECH.parent / "formats" / "bobby.m4a"
+    session = GenerateSession(api.prepare("Head", str(m4a), transcript="Bobby ripped the ledger"))
+    session.start(bpy.context)
+    outcome = run_until_done(session)
+    assert outcome.status == "FINISHED", outcome.reports
+    assert bake.is_owned(obj.data.shape_keys.animation_data.action)
 
 
 def test_escape_changes_nothing(scene):

@@ -10,10 +10,12 @@ from blender_helpers import REPO
 
 
 def test_register_unregister_twice(addon):
-    from lipsync_addon.blender import registration
+    from lipsync_addon.blender import compat, registration
+    from lipsync_addon.core import audio
 
     for _ in range(2):
         addon.unregister()
+        assert compat.BLENDER_DECODER not in audio._DECODERS
         assert not hasattr(bpy.types.Scene, "lipsync")
         assert not hasattr(bpy.types, "LIPSYNC_OT_generate")
         assert not hasattr(bpy.types, "LIPSYNC_PT_main")
@@ -22,6 +24,7 @@ def test_register_unregister_twice(addon):
         assert hasattr(bpy.types.Object, "lipsync")
         assert hasattr(bpy.types, "LIPSYNC_PT_main")
         assert all(cls.is_registered for cls in registration.CLASSES)
+        assert (compat.BLENDER_DECODER in audio._DECODERS) == compat.has_audio()  # Blender's FFmpeg
     # register twice in a row is tolerated too
     addon.register()
     addon.register()

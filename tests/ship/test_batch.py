@@ -43,6 +43,21 @@ def test_discover_pairs_and_clashes(lines_dir):
         batch.discover_lines(lines_dir / "nope")
 
 
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="the ffmpeg program is not installed")
+def test_batch_takes_m4a_lines(tmp_path):
+    """An AAC (M4A) line is picked up and analysed through ffmpeg like any other."""
+    d = tmp_path / "lines"
+    d.mkdir()
+    shutil.copy(REPO / "tests" / "data" / "formats" / "bobby.m4a", d / "bobby.m4a")
+    (d / "bobby.txt").write_text("Bobby ripped the ledger", encoding="utf-8")
+    (d / "notes.md").write_text("not a line", encoding="utf-8")
+    assert [ln.name for ln in batch.discover_lines(d)] == ["bobby"]
+    out = tmp_path / "out"
+    assert cli.main(["batch", str(d), "-o", str(out), "--formats", "json", "-j", "1"]) == 0
+    cues = json.loads((out / "bobby.json").read_text(encoding="utf-8"))
+    assert [w["text"] for w in cues["words"]] == ["bobby", "ripped", "the", "ledger"]
+
+
 def test_batch_two_workers_resume_and_manifest(lines_dir, tmp_path):
     out = tmp_path / "out"
     opts = batch.BatchOptions(formats=["json", "rhubarb-tsv", "oculus", "azure", "csv"])

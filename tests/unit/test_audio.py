@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import itertools
+import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
 
+from lipsync_addon.core import audio as audio_module
 from lipsync_addon.core.audio import (
+    add_decoder,
     detect_speech,
     load_audio,
+    read_audio_file,
+    remove_decoder,
     resample,
     split_at_pauses,
     to_analysis,
@@ -21,6 +27,9 @@ from lipsync_addon.core.types import ANALYSIS_RATE, AudioError
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "aligned"
 SPEECH = DATA / "bobby.wav"  # real speech, 48 kHz
+M4A = DATA.parent / "formats" / "bobby.m4a"  # the same speech as AAC in an MP4 container
+VIDEO = DATA.parent / "video" / "bbaf2n.mpg"  # real GRID video: MPEG-1 + MP2 sound, 44.1 kHz stereo
+needs_ffmpeg = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="the ffmpeg program is not installed")
 
 
 @pytest.fixture(scope="module")
@@ -144,3 +153,71 @@ def test_split_at_pauses_covers_clip_and_cuts_in_pauses(speech) -> None:
         assert e == s
         assert abs(long[int(e * rate)]) < 1e-6  # cut inside a pause
     assert all(e - s <= 5.0 + 1e-6 for s, e in chunks)
+
+
+def _lag(a: np.ndarray, b: np.ndarray, span: int = 20000) -> int:
+    """Samples by which ``a`` lags ``b`` (cross-correlation peak over the first ``span`` samples)."""
+    n = min(len(a), len(b), span)
+    c = np.correlate(a[:n].astype(np.float64), b[:n].astype(np.float64), "full")
+    return int(np.argmax(c)) - (n - 1)
+
+
+@needs_ffmpeg
+def test_aac_and_a_videos_sound_track_are_read_through_ffmpeg(speech) -> None:
+    """Formats libsndfile cannot read (AAC/M4A, video containers) go through the ffmpeg program,
+    sample-aligned with the original."""
+    data, rate = speech
+    a = load_audio(M4A)
+    assert a.rate == rate and a.source_channels == 1
+    assert abs(a.duration - len(data) / rate) < 0.025  # AAC pads to whole 1024-sample frames
+    assert _lag(a.samples, data) == 0
+    n = min(len(a.samples), len(data))
+    assert np.corrcoef(a.samples[:n], data[:n])[0, 1] > 0.99
+    v = load_audio(VIDEO)
+    assert v.rate == 44100 and v.source_channels == 2 and 2.5 < v.duration < 3.5
+    assert detect_speech(v.samples, v.rate)
+
+
+@needs_ffmpeg
+def test_a_video_without_sound_says_so(tmp_path: Path) -> None:
+    silent_video = tmp_path / "picture only.mp4"
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-f", "lavfi", "-i", "testsrc=duration=1:size=64x48:rate=24",
+                    "-c:v", "mpeg4", str(silent_video)], check=True, timeout=60)
+    with pytest.raises(AudioError, match=r"'picture only\.mp4' has no sound track"):
+        load_audio(silent_video)
+
+
+def test_without_ffmpeg_the_message_says_how_to_read_other_formats(monkeypatch) -> None:
+    monkeypatch.setattr(audio_module.shutil, "which", lambda name: None)
+    with pytest.raises(AudioError) as info:
+        load_audio(M4A)
+    message = str(info.value)
+    assert "bobby.m4a" in message and "ffmpeg program is not installed" in message
+    assert "Supported formats: WAV" in message and "AAC/M4A" in message and "Blender" in message
+
+
+def test_added_decoders_come_before_ffmpeg_and_can_be_removed(monkeypatch, speech) -> None:
+    """The Blender layer adds Blender's own FFmpeg this way; a decoder that fails passes the file on."""
+    data, rate = speech
+    calls: list[str] = []
+
+    def failing(path: str) -> tuple[np.ndarray, int]:
+        calls.append("failing")
+        raise OSError("cannot open")
+
+    def fake(path: str) -> tuple[np.ndarray, int]:
+        calls.append(path)
+        return np.stack([data, data], axis=1), rate
+
+    monkeypatch.setattr(audio_module.shutil, "which", lambda name: None)  # ffmpeg cannot be what decodes it
+    add_decoder("failing", failing)
+    add_decoder("test", fake)
+    try:
+        got, got_rate = read_audio_file(M4A)
+        assert calls == ["failing", str(M4A)] and got_rate == rate and got.shape == (len(data), 2)
+        assert np.allclose(load_audio(M4A).samples, np.clip(data, -1, 1))
+    finally:
+        remove_decoder("failing")
+        remove_decoder("test")
+    with pytest.raises(AudioError, match="not installed"):
+        read_audio_file(M4A)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -151,6 +152,30 @@ def test_cli_has_every_sub_command_and_enhance_runs(tmp_path: Path) -> None:
     proc = cli("enhance", str(BOBBY), "-o", str(out), "--preset", "light")
     assert proc.returncode == 0, proc.stderr
     assert sf.info(str(out)).frames == sf.info(str(BOBBY)).frames
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="the ffmpeg program is not installed")
+def test_cli_takes_aac_clips_and_videos_timed_like_the_wav(tmp_path: Path) -> None:
+    """An M4A (AAC) copy of the clip, read through ffmpeg, gives the same words at the same times."""
+    m4a = ROOT / "tests" / "data" / "formats" / "bobby.m4a"
+    words = {}
+    for name, clip in (("wav", BOBBY), ("m4a", m4a)):
+        out = tmp_path / f"{name}.json"
+        proc = cli("analyze", str(clip), "--transcript", "Bobby ripped the ledger", "-o", str(out))
+        assert proc.returncode == 0, proc.stderr
+        words[name] = json.loads(out.read_text(encoding="utf-8"))["words"]
+    assert [w["text"] for w in words["m4a"]] == [w["text"] for w in words["wav"]]
+    for a, b in zip(words["m4a"], words["wav"], strict=True):
+        assert abs(a["start"] - b["start"]) <= 0.02 and abs(a["end"] - b["end"]) <= 0.02
+    cleaned = tmp_path / "from m4a.wav"
+    proc = cli("enhance", str(m4a), "-o", str(cleaned), "--preset", "light")
+    assert proc.returncode == 0, proc.stderr
+    assert abs(sf.info(str(cleaned)).frames - sf.info(str(BOBBY)).frames) <= 1024  # AAC's last frame
+    video = ROOT / "tests" / "data" / "video" / "bbaf2n.mpg"
+    out = tmp_path / "video.json"
+    proc = cli("analyze", str(video), "--transcript", "bin blue at f two now", "-o", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert [w["text"] for w in json.loads(out.read_text(encoding="utf-8"))["words"]][:2] == ["bin", "blue"]
 
 
 def test_pipeline_enhance_option_analyses_the_cleaned_signal(tmp_path: Path) -> None:
