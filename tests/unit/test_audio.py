@@ -162,8 +162,14 @@ def _lag(a: np.ndarray, b: np.ndarray, span: int = 20000) -> int:
     return int(np.argmax(c)) - (n - 1)
 
 
+@pytest.fixture
+def no_added_decoders(monkeypatch) -> None:
+    """No decoder added by the Blender layer (the Blender tests, in the same process, register the add-on)."""
+    monkeypatch.setattr(audio_module, "_DECODERS", {})
+
+
 @needs_ffmpeg
-def test_aac_and_a_videos_sound_track_are_read_through_ffmpeg(speech) -> None:
+def test_aac_and_a_videos_sound_track_are_read_through_ffmpeg(speech, no_added_decoders) -> None:
     """Formats libsndfile cannot read (AAC/M4A, video containers) go through the ffmpeg program,
     sample-aligned with the original."""
     data, rate = speech
@@ -179,7 +185,7 @@ def test_aac_and_a_videos_sound_track_are_read_through_ffmpeg(speech) -> None:
 
 
 @needs_ffmpeg
-def test_a_video_without_sound_says_so(tmp_path: Path) -> None:
+def test_a_video_without_sound_says_so(tmp_path: Path, no_added_decoders) -> None:
     silent_video = tmp_path / "picture only.mp4"
     subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-f", "lavfi", "-i", "testsrc=duration=1:size=64x48:rate=24",
                     "-c:v", "mpeg4", str(silent_video)], check=True, timeout=60)
@@ -187,7 +193,7 @@ def test_a_video_without_sound_says_so(tmp_path: Path) -> None:
         load_audio(silent_video)
 
 
-def test_without_ffmpeg_the_message_says_how_to_read_other_formats(monkeypatch) -> None:
+def test_without_ffmpeg_the_message_says_how_to_read_other_formats(monkeypatch, no_added_decoders) -> None:
     monkeypatch.setattr(audio_module.shutil, "which", lambda name: None)
     with pytest.raises(AudioError) as info:
         load_audio(M4A)
@@ -196,7 +202,7 @@ def test_without_ffmpeg_the_message_says_how_to_read_other_formats(monkeypatch) 
     assert "Supported formats: WAV" in message and "AAC/M4A" in message and "Blender" in message
 
 
-def test_added_decoders_come_before_ffmpeg_and_can_be_removed(monkeypatch, speech) -> None:
+def test_added_decoders_come_before_ffmpeg_and_can_be_removed(monkeypatch, speech, no_added_decoders) -> None:
     """The Blender layer adds Blender's own FFmpeg this way; a decoder that fails passes the file on."""
     data, rate = speech
     calls: list[str] = []
