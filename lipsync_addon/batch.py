@@ -34,6 +34,8 @@ from typing import Any
 
 from .core.types import DEFAULT_BREATH, DEFAULT_SMOOTHING, DEFAULT_STRENGTH, LipSyncError
 
+#: transcript next to a line, first found wins: plain text, then subtitles (their cue text)
+TEXT_SUFFIXES = (".txt", ".srt", ".vtt")
 #: audio file suffixes a batch picks up (lower case)
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".opus", ".mp3", ".aif", ".aiff", ".m4a", ".aac", ".wma")
 #: name of the manifest in the output folder
@@ -141,8 +143,8 @@ def discover_lines(in_dir: str | os.PathLike[str]) -> list[Line]:
     for paths in by_name.values():
         for path in paths:
             name = path.relative_to(root).with_suffix("").as_posix()
-            text = path.with_suffix(".txt")
-            line = Line(name=name, audio=str(path.resolve()), text=str(text.resolve()) if text.is_file() else "")
+            text = next((t for t in map(path.with_suffix, TEXT_SUFFIXES) if t.is_file()), None)
+            line = Line(name=name, audio=str(path.resolve()), text=str(text.resolve()) if text else "")
             if len(paths) > 1:
                 line.name = path.relative_to(root).as_posix()  # unique manifest key for each clashing file
                 others = ", ".join(p.name for p in paths if p != path)
@@ -178,9 +180,9 @@ def line_signature(line: Line, options: BatchOptions) -> str:
 
 
 def _read_text(path: str) -> str:
-    from .cli import read_transcript_file
+    from .core.transcript_file import read_transcript_file
 
-    return read_transcript_file(path).strip() if path else ""
+    return read_transcript_file(path) if path else ""
 
 
 def process_line(line: Line, out_dir: str, options: BatchOptions) -> LineResult:

@@ -19,6 +19,7 @@ import sys
 import time
 from collections.abc import Sequence
 
+from .core.transcript_file import read_transcript_file
 from .core.types import (
     DEFAULT_BREATH,
     DEFAULT_SMOOTHING,
@@ -28,24 +29,7 @@ from .core.types import (
     FaceConfig,
     LipSyncError,
     PipelineConfig,
-    TranscriptError,
 )
-
-
-def read_transcript_file(path: str) -> str:
-    """Read a transcript text file (UTF-8, UTF-8 with BOM, UTF-16 or Latin-1)."""
-    try:
-        raw = open(path, "rb").read()  # noqa: SIM115 (tiny file, any encoding)
-    except OSError as exc:
-        raise TranscriptError(f"Cannot read transcript file '{path}': {exc.strerror}") from exc
-    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return raw.decode("utf-16")
-    for enc in ("utf-8-sig", "latin-1"):
-        try:
-            return raw.decode(enc)
-        except UnicodeDecodeError:
-            continue
-    return raw.decode("utf-8", errors="replace")
 
 
 def _progress_printer(mode: str):  # type: ignore[no-untyped-def]

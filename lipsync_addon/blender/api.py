@@ -39,7 +39,7 @@ from ..core.types import (
     PipelineConfig,
     ProgressFn,
     RigError,
-    TranscriptError,
+    TranscriptError,  # noqa: F401 (raised by read_transcript_file; scripts catch api.TranscriptError)
     no_progress,
 )
 from . import bake, compat, enhanced, rig, strips
@@ -155,17 +155,15 @@ def resolve_scene(scene_name: str | None) -> Any:
 
 
 def read_transcript_file(path: str) -> str:
-    """Read a UTF-8 (with or without BOM) or Latin-1 text file; raise TranscriptError if unreadable."""
-    full = bpy.path.abspath(path)
-    try:
-        with open(full, "rb") as handle:
-            raw = handle.read()
-    except OSError as exc:
-        raise TranscriptError(f"Cannot read the transcript file '{path}': {exc.strerror or exc}.") from exc
-    try:
-        return raw.decode("utf-8-sig").strip()
-    except UnicodeDecodeError:
-        return raw.decode("latin-1").strip()
+    """The line's text from a transcript file (``//`` = .blend-relative): plain text in UTF-8, UTF-16 or
+    Latin-1, or the cue text of .srt / .vtt subtitles (:mod:`lipsync_addon.core.transcript_file`).
+
+    Raises:
+        TranscriptError: unreadable file, or subtitles without text.
+    """
+    from ..core import transcript_file
+
+    return transcript_file.read_transcript_file(bpy.path.abspath(path))
 
 
 def load_custom_mapping(path: str) -> dict[str, dict[str, float]]:
@@ -183,7 +181,7 @@ def load_custom_mapping(path: str) -> dict[str, dict[str, float]]:
 def _check_audio_path(audio_path: str) -> str:
     """Absolute path of an existing file, or raise AudioError (deep checks happen in the core)."""
     if not audio_path:
-        raise AudioError("No audio clip given. Pick a WAV, FLAC, OGG or MP3 file.")
+        raise AudioError("No audio clip given. Pick a WAV, FLAC, OGG, MP3 or M4A file, or a video with sound.")
     full = os.path.abspath(bpy.path.abspath(audio_path))
     if not os.path.isfile(full):
         raise AudioError(f"The audio file '{audio_path}' does not exist.")

@@ -36,10 +36,12 @@ def _transcript_from_settings(settings: Any) -> str:
     if source == "DATABLOCK":
         if settings.transcript_text is None:
             raise TranscriptError("Transcript source is 'Text Block' but no text block is selected.")
-        return settings.transcript_text.as_string()
+        from ..core.transcript_file import transcript_from_text
+
+        return transcript_from_text(settings.transcript_text.as_string())  # pasted subtitles: their cue text
     if source == "FILE":
         if not settings.transcript_path:
-            raise TranscriptError("Transcript source is 'File' but no .txt file is selected.")
+            raise TranscriptError("Transcript source is 'File' but no .txt, .srt or .vtt file is selected.")
         return api.read_transcript_file(settings.transcript_path)
     return ""
 

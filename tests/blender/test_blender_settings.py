@@ -68,6 +68,13 @@ def test_transcript_file_source_and_bad_file(scene, tmp_path):
     settings.transcript_source = "FILE"
     settings.transcript_path = str(line)
     assert bpy.ops.lipsync.generate() == {"FINISHED"}
+    # subtitles: their cue text is the transcript (not the cue numbers and time codes)
+    subtitles = tmp_path / "line.srt"
+    subtitles.write_text(f"1\n00:00:00,500 --> 00:00:03,000\n{SPEECH_TEXT}\n", encoding="utf-8")
+    settings.transcript_path = str(subtitles)
+    assert bpy.ops.lipsync.generate() == {"FINISHED"}
+    assert scene.lipsync.transcript_source == "FILE"
+    assert api.read_transcript_file(str(subtitles)) == SPEECH_TEXT
     settings.transcript_path = str(tmp_path / "missing.txt")
     with pytest.raises(RuntimeError, match="Cannot read the transcript file"):
         bpy.ops.lipsync.generate()

@@ -44,14 +44,15 @@ def test_discover_pairs_and_clashes(lines_dir):
 
 
 @pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="the ffmpeg program is not installed")
-def test_batch_takes_m4a_lines(tmp_path):
-    """An AAC (M4A) line is picked up and analysed through ffmpeg like any other."""
+def test_batch_takes_m4a_lines_with_subtitles(tmp_path):
+    """An AAC (M4A) line is picked up and analysed through ffmpeg like any other; its transcript can be
+    subtitles (.srt), read as their cue text."""
     d = tmp_path / "lines"
     d.mkdir()
     shutil.copy(REPO / "tests" / "data" / "formats" / "bobby.m4a", d / "bobby.m4a")
-    (d / "bobby.txt").write_text("Bobby ripped the ledger", encoding="utf-8")
+    (d / "bobby.srt").write_text("1\n00:00:00,000 --> 00:00:01,100\nBobby ripped the ledger\n", encoding="utf-8")
     (d / "notes.md").write_text("not a line", encoding="utf-8")
-    assert [ln.name for ln in batch.discover_lines(d)] == ["bobby"]
+    assert [(ln.name, Path(ln.text).name) for ln in batch.discover_lines(d)] == [("bobby", "bobby.srt")]
     out = tmp_path / "out"
     assert cli.main(["batch", str(d), "-o", str(out), "--formats", "json", "-j", "1"]) == 0
     cues = json.loads((out / "bobby.json").read_text(encoding="utf-8"))
