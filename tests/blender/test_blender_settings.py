@@ -96,3 +96,27 @@ def test_sound_strip_as_clip_source(scene):
     first = min(kp.co[0] for fc in compat.action_fcurves(key.animation_data.action, key) for kp in fc.keyframe_points)
     assert first == pytest.approx(48.0)
     assert [(s.name, s.channel, compat.strip_start(s)) for s in compat.all_strips(editor)] == [("dialogue", 3, 48)]
+
+
+def test_sound_strip_of_a_video_as_clip_source(scene, monkeypatch):
+    """The sound of a video in the sequencer (what Blender adds with a movie) is decoded by Blender's own
+    FFmpeg, not by a program the user may not have."""
+    if not compat.has_audio():
+        pytest.skip("this bpy build has no audio")
+    from lipsync_addon.core import audio as core_audio
+
+    monkeypatch.setattr(core_audio.shutil, "which", lambda name: None)
+    obj = make_mesh("Head", PRESET_SHAPE_KEYS["oculus"])
+    bpy.context.view_layer.objects.active = obj
+    editor = scene.sequence_editor_create()
+    video = SPEECH.parent / "video" / "bbaf2n.mpg"
+    strip = compat.top_level_strips(editor).new_sound("take 3", str(video), channel=2, frame_start=30)
+    settings = scene.lipsync
+    settings.clip_source = "STRIP"
+    settings.sound_strip = strip.name
+    settings.transcript = "bin blue at f two now"
+    assert bpy.ops.lipsync.generate() == {"FINISHED"}
+    key = obj.data.shape_keys
+    first = min(kp.co[0] for fc in compat.action_fcurves(key.animation_data.action, key) for kp in fc.keyframe_points)
+    assert first == pytest.approx(30.0)
+    assert [s.name for s in compat.all_strips(editor)] == ["take 3"]
