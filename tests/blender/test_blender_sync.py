@@ -62,3 +62,21 @@ def test_unrelated_clip_is_refused(scene, tmp_path):
     sf.write(other, (0.1 * rng.standard_normal(16000 * 3)).astype(np.float32), 16000)
     with pytest.raises(LipSyncError):
         api.sync_start_frame(str(SPEECH), str(other))
+
+
+def test_camera_video_as_reference_without_the_ffmpeg_program(scene, tmp_path, monkeypatch):
+    """Sync to a camera video inside Blender: its sound track is decoded by Blender's own FFmpeg."""
+    if not compat.has_audio():
+        pytest.skip("this bpy build has no audio")
+    from lipsync_addon.core import audio as core_audio
+
+    monkeypatch.setattr(core_audio.shutil, "which", lambda name: None)
+    video = SPEECH.parent / "video" / "bbaf2n.mpg"
+    track, rate = compat.decode_with_blender(str(video))
+    clip = tmp_path / "lavalier.wav"
+    sf.write(clip, np.asarray(track)[int(0.8 * rate):, 0] * 0.7, rate)  # starts 0.8 s into the video
+    scene.render.fps, scene.render.fps_base = 25, 1.0
+    scene.frame_start = 1
+    frame, result = api.sync_start_frame(str(video), str(clip))
+    assert abs(result.offset - 0.8) < 0.001
+    assert frame == 1 + 20
