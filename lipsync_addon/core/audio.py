@@ -120,6 +120,7 @@ def read_audio_file(path: str | os.PathLike[str], what: str = "audio file") -> t
         f"{FFMPEG_FORMATS}. Otherwise convert the clip to WAV."
     )
 
+
 #: Shortest clip we analyse, seconds.
 MIN_DURATION = 0.05
 
