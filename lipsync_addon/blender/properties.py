@@ -108,7 +108,9 @@ class LIPSYNC_PG_scene(bpy.types.PropertyGroup):
         ],
         default="FILE",
     )
-    audio_path: StringProperty(name="Audio File", subtype="FILE_PATH", description="WAV, FLAC, OGG or MP3")
+    audio_path: StringProperty(name="Audio File", subtype="FILE_PATH",
+                               description="The dialogue: WAV, FLAC, OGG, MP3, M4A, or anything else Blender plays "
+                                           "(a video's sound too)")
     sound_strip: StringProperty(name="Sound Strip", description="Name of a sound strip in the sequencer")
     transcript_source: EnumProperty(
         name="Transcript",
@@ -116,13 +118,14 @@ class LIPSYNC_PG_scene(bpy.types.PropertyGroup):
             ("NONE", "None", "Recognize the speech (less accurate than with the text)"),
             ("TEXT", "Text", "Type or paste the line"),
             ("DATABLOCK", "Text Block", "A text datablock from the Text Editor"),
-            ("FILE", "File", "A .txt file"),
+            ("FILE", "File", "A .txt file, or .srt / .vtt subtitles (their text)"),
         ],
         default="TEXT",
     )
     transcript: StringProperty(name="Text", description="The spoken line; empty recognizes the speech")
     transcript_text: PointerProperty(type=bpy.types.Text, name="Text Block")
-    transcript_path: StringProperty(name="Transcript File", subtype="FILE_PATH")
+    transcript_path: StringProperty(name="Transcript File", subtype="FILE_PATH",
+                                    description="The line's text: a .txt file, or .srt / .vtt subtitles")
     start_frame: IntProperty(name="Start Frame", default=1, description="Frame where the clip starts")
     reference_path: StringProperty(
         name="Sync Reference",
