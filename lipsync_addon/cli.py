@@ -82,9 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m lipsync_addon", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     an = sub.add_parser("analyze", help="audio (+ transcript) -> lip-sync cues JSON")
-    an.add_argument("audio", help="dialogue clip (WAV, FLAC, OGG, MP3, ...)")
+    an.add_argument("audio", help="dialogue clip (WAV, FLAC, OGG, MP3; M4A, video, ... with ffmpeg installed)")
     text = an.add_mutually_exclusive_group()
-    text.add_argument("--text", metavar="FILE", help="transcript text file (improves accuracy)")
+    text.add_argument("--text", metavar="FILE", help="transcript: text or .srt/.vtt subtitles (improves accuracy)")
     text.add_argument("--transcript", metavar="TEXT", help="transcript given inline")
     an.add_argument("--viseme-set", default="oculus",
                     help="viseme set for the curves: oculus, arkit, vrm, vroid, vrchat, rhubarb, preston_blair")

@@ -45,8 +45,9 @@ def parse_args(args: list[str]) -> argparse.Namespace:
     parser.add_argument("--blend", help="the .blend to open (default: the file Blender already opened)")
     parser.add_argument("--object", required=True,
                         help="name of the mesh with mouth shape keys, or of the armature (bone mouth)")
-    parser.add_argument("--audio", required=True, help="dialogue clip (WAV, FLAC, OGG, MP3)")
-    parser.add_argument("--text", help="a .txt file with the line's transcript (UTF-8)")
+    parser.add_argument("--audio", required=True,
+                        help="dialogue clip (WAV, FLAC, OGG, MP3, M4A, or anything else Blender plays)")
+    parser.add_argument("--text", help="the line's transcript: a .txt file, or .srt/.vtt subtitles")
     parser.add_argument("--transcript", help="the transcript itself (instead of --text)")
     parser.add_argument("--viseme-set", default="auto", help="auto (detect from shape-key names) or a preset name")
     parser.add_argument("--start-frame", type=int, default=None, help="frame where the clip starts")
