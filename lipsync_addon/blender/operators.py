@@ -9,6 +9,8 @@ call (one undo step). ``execute`` is the blocking path (background mode, scripts
 
 from __future__ import annotations
 
+import os
+import tempfile
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -65,7 +67,7 @@ def build_request(context: Any, op: Any) -> api.GenerateRequest:
     if not audio_path:
         if settings.clip_source == "STRIP":
             strip = _find_strip(context.scene, settings.sound_strip)
-            audio_path = bpy.path.abspath(strip.sound.filepath, library=strip.sound.library)
+            audio_path = _strip_audio_path(strip, settings.enhance)
             # the strip is already there; with enhancement the cleaned clip is added beside it
             start_frame, add_strip = round(compat.strip_start(strip)), settings.enhance != "off"
         else:
@@ -103,6 +105,28 @@ def build_request(context: Any, op: Any) -> api.GenerateRequest:
         ),
         bones=bones,
     )
+
+
+def _strip_audio_path(strip: Any, enhance: str) -> str:
+    """The file to analyse for a sound strip: its sound's file, or, for a sound packed into the .blend
+    (File > External Data > Pack Resources), a copy of the packed data in Blender's temporary folder
+    under the original file name (so the action is still named after the clip)."""
+    sound = strip.sound
+    packed = getattr(sound, "packed_file", None)
+    if packed is None:
+        return bpy.path.abspath(sound.filepath, library=sound.library)
+    if enhance != "off":
+        raise LipSyncError(
+            f"The sound of strip '{strip.name}' is packed into the .blend, so there is no file to enhance beside "
+            "it. Unpack it (File > External Data > Unpack Resources) or set Enhance Audio to Off."
+        )
+    name = os.path.basename(bpy.path.abspath(sound.filepath)) or f"{bpy.path.clean_name(sound.name)}.wav"
+    folder = os.path.join(bpy.app.tempdir or tempfile.gettempdir(), "lipsync_packed")
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, name)
+    with open(path, "wb") as handle:
+        handle.write(bytes(packed.data))
+    return path
 
 
 def _find_strip(scene: Any, name: str) -> Any:

@@ -120,3 +120,28 @@ def test_sound_strip_of_a_video_as_clip_source(scene, monkeypatch):
     first = min(kp.co[0] for fc in compat.action_fcurves(key.animation_data.action, key) for kp in fc.keyframe_points)
     assert first == pytest.approx(30.0)
     assert [s.name for s in compat.all_strips(editor)] == ["take 3"]
+
+
+def test_packed_sound_strip_as_clip_source(scene):
+    """A .blend shared with its sound packed (no file on disk): the packed data is analysed."""
+    if not compat.has_audio():
+        pytest.skip("this bpy build has no audio")
+    obj = make_mesh("Head", PRESET_SHAPE_KEYS["oculus"])
+    bpy.context.view_layer.objects.active = obj
+    editor = scene.sequence_editor_create()
+    strip = compat.top_level_strips(editor).new_sound("dialogue", str(SPEECH), channel=2, frame_start=12)
+    strip.sound.pack()
+    strip.sound.filepath = "//elsewhere/line_042.wav"  # the file is not there: only the packed data is
+    settings = scene.lipsync
+    settings.clip_source = "STRIP"
+    settings.sound_strip = strip.name
+    settings.transcript = SPEECH_TEXT
+    assert bpy.ops.lipsync.generate() == {"FINISHED"}
+    action = obj.data.shape_keys.animation_data.action
+    assert action.name == "LipSync_Head_line_042"
+    first = min(kp.co[0] for fc in compat.action_fcurves(action, obj.data.shape_keys) for kp in fc.keyframe_points)
+    assert first == pytest.approx(12.0)
+    assert [s.name for s in compat.all_strips(editor)] == ["dialogue"] and strip.sound.packed_file is not None
+    settings.enhance = "light"  # no file beside which to write the cleaned clip: a clear message
+    with pytest.raises(RuntimeError, match=r"packed into the \.blend"):
+        bpy.ops.lipsync.generate()
