@@ -80,68 +80,53 @@ def test_transcript_file_source_and_bad_file(scene, tmp_path):
         bpy.ops.lipsync.generate()
 
 
-def test_sound_strip_as_clip_source(scene):
+def _strip_as_source(scene, path, name: str, channel: int, frame: int, transcript: str):
+    """A head (active), a sound strip of ``path`` picked as the panel's clip source; (object, editor, strip)."""
     if not compat.has_audio():
         pytest.skip("this bpy build has no audio")
     obj = make_mesh("Head", PRESET_SHAPE_KEYS["oculus"])
     bpy.context.view_layer.objects.active = obj
     editor = scene.sequence_editor_create()
-    strip = compat.top_level_strips(editor).new_sound("dialogue", str(SPEECH), channel=3, frame_start=48)
+    strip = compat.top_level_strips(editor).new_sound(name, str(path), channel=channel, frame_start=frame)
     settings = scene.lipsync
-    settings.clip_source = "STRIP"
-    settings.sound_strip = strip.name
-    settings.transcript = SPEECH_TEXT
-    assert bpy.ops.lipsync.generate() == {"FINISHED"}
+    settings.clip_source, settings.sound_strip, settings.transcript = "STRIP", strip.name, transcript
+    return obj, editor, strip
+
+
+def _first_key_frame(obj) -> float:
     key = obj.data.shape_keys
-    first = min(kp.co[0] for fc in compat.action_fcurves(key.animation_data.action, key) for kp in fc.keyframe_points)
-    assert first == pytest.approx(48.0)
+    return min(kp.co[0] for fc in compat.action_fcurves(key.animation_data.action, key) for kp in fc.keyframe_points)
+
+
+def test_sound_strip_as_clip_source(scene):
+    obj, editor, _ = _strip_as_source(scene, SPEECH, "dialogue", 3, 48, SPEECH_TEXT)
+    assert bpy.ops.lipsync.generate() == {"FINISHED"}
+    assert _first_key_frame(obj) == pytest.approx(48.0)
     assert [(s.name, s.channel, compat.strip_start(s)) for s in compat.all_strips(editor)] == [("dialogue", 3, 48)]
 
 
 def test_sound_strip_of_a_video_as_clip_source(scene, monkeypatch):
     """The sound of a video in the sequencer (what Blender adds with a movie) is decoded by Blender's own
     FFmpeg, not by a program the user may not have."""
-    if not compat.has_audio():
-        pytest.skip("this bpy build has no audio")
     from lipsync_addon.core import audio as core_audio
 
     monkeypatch.setattr(core_audio.shutil, "which", lambda name: None)
-    obj = make_mesh("Head", PRESET_SHAPE_KEYS["oculus"])
-    bpy.context.view_layer.objects.active = obj
-    editor = scene.sequence_editor_create()
     video = SPEECH.parent / "video" / "bbaf2n.mpg"
-    strip = compat.top_level_strips(editor).new_sound("take 3", str(video), channel=2, frame_start=30)
-    settings = scene.lipsync
-    settings.clip_source = "STRIP"
-    settings.sound_strip = strip.name
-    settings.transcript = "bin blue at f two now"
+    obj, editor, _ = _strip_as_source(scene, video, "take 3", 2, 30, "bin blue at f two now")
     assert bpy.ops.lipsync.generate() == {"FINISHED"}
-    key = obj.data.shape_keys
-    first = min(kp.co[0] for fc in compat.action_fcurves(key.animation_data.action, key) for kp in fc.keyframe_points)
-    assert first == pytest.approx(30.0)
+    assert _first_key_frame(obj) == pytest.approx(30.0)
     assert [s.name for s in compat.all_strips(editor)] == ["take 3"]
 
 
 def test_packed_sound_strip_as_clip_source(scene):
     """A .blend shared with its sound packed (no file on disk): the packed data is analysed."""
-    if not compat.has_audio():
-        pytest.skip("this bpy build has no audio")
-    obj = make_mesh("Head", PRESET_SHAPE_KEYS["oculus"])
-    bpy.context.view_layer.objects.active = obj
-    editor = scene.sequence_editor_create()
-    strip = compat.top_level_strips(editor).new_sound("dialogue", str(SPEECH), channel=2, frame_start=12)
+    obj, editor, strip = _strip_as_source(scene, SPEECH, "dialogue", 2, 12, SPEECH_TEXT)
     strip.sound.pack()
     strip.sound.filepath = "//elsewhere/line_042.wav"  # the file is not there: only the packed data is
-    settings = scene.lipsync
-    settings.clip_source = "STRIP"
-    settings.sound_strip = strip.name
-    settings.transcript = SPEECH_TEXT
     assert bpy.ops.lipsync.generate() == {"FINISHED"}
-    action = obj.data.shape_keys.animation_data.action
-    assert action.name == "LipSync_Head_line_042"
-    first = min(kp.co[0] for fc in compat.action_fcurves(action, obj.data.shape_keys) for kp in fc.keyframe_points)
-    assert first == pytest.approx(12.0)
+    assert obj.data.shape_keys.animation_data.action.name == "LipSync_Head_line_042"
+    assert _first_key_frame(obj) == pytest.approx(12.0)
     assert [s.name for s in compat.all_strips(editor)] == ["dialogue"] and strip.sound.packed_file is not None
-    settings.enhance = "light"  # no file beside which to write the cleaned clip: a clear message
+    scene.lipsync.enhance = "light"  # no file beside which to write the cleaned clip: a clear message
     with pytest.raises(RuntimeError, match=r"packed into the \.blend"):
         bpy.ops.lipsync.generate()
