@@ -88,17 +88,20 @@ def read_audio_file(path: str | os.PathLike[str], what: str = "audio file") -> t
         (samples (frames, channels) float32, rate Hz).
 
     Raises:
-        AudioError: missing, empty or folder; or no reader decodes it (the message says what each
-            one said and which formats work).
+        AudioError: missing, empty or folder; no samples; or no reader decodes it (the message says
+            what each one said and which formats work).
     """
     import soundfile as sf
 
     path = check_input_file(path, what)
     try:
         data, rate = sf.read(path, dtype="float32", always_2d=True)
-        return data, int(rate)
     except Exception as exc:  # soundfile raises LibsndfileError/RuntimeError/TypeError
         tried = [f"libsndfile: {exc}"]
+    else:
+        if data.shape[0] == 0:
+            raise AudioError(f"Audio file has no samples: {path}")
+        return data, int(rate)
     for name, decoder in [*_DECODERS.items(), ("ffmpeg", decode_with_ffmpeg)]:
         try:
             data, rate = decoder(path)

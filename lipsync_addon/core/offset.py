@@ -41,7 +41,7 @@ import numpy as np
 
 from .audio import read_audio_file
 from .settings import numeric_settings
-from .types import AudioError, LipSyncError
+from .types import LipSyncError
 
 
 class OffsetError(LipSyncError):
@@ -104,8 +104,6 @@ def read_any(path: str | os.PathLike[str]) -> tuple[np.ndarray, int]:
         AudioError: missing/empty file, or a file no reader can decode (clear message).
     """
     data, rate = read_audio_file(path, "file")
-    if data.shape[0] == 0:
-        raise AudioError(f"No audio samples in {os.fspath(path)}")
     mono = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
     return np.nan_to_num(mono.astype(np.float32)), int(rate)
 

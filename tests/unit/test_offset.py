@@ -159,6 +159,10 @@ def test_silence_short_and_bad_files(tmp_path, speech) -> None:
     empty.write_bytes(b"")
     with pytest.raises(AudioError, match="empty"):
         read_any(empty)
+    no_samples = tmp_path / "zero.wav"
+    sf.write(no_samples, np.zeros(0, np.float32), RATE)
+    with pytest.raises(AudioError, match="no samples"):
+        read_any(no_samples)
     junk = tmp_path / "notes.wav"
     junk.write_text("this is not audio at all\n" * 20)
     with pytest.raises(AudioError):
