@@ -9,6 +9,7 @@ call (one undo step). ``execute`` is the blocking path (background mode, scripts
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -121,11 +122,18 @@ def _strip_audio_path(strip: Any, enhance: str) -> str:
             "it. Unpack it (File > External Data > Unpack Resources) or set Enhance Audio to Off."
         )
     name = os.path.basename(bpy.path.abspath(sound.filepath)) or f"{bpy.path.clean_name(sound.name)}.wav"
-    folder = os.path.join(bpy.app.tempdir or tempfile.gettempdir(), "lipsync_packed")
+    data = bytes(packed.data)
+    # one folder per content: two packed sounds with the same file name never share a copy, and a copy
+    # another job is reading is never rewritten (it is written under a temporary name, then renamed)
+    folder = os.path.join(bpy.app.tempdir or tempfile.gettempdir(), "lipsync_packed",
+                          hashlib.sha1(data, usedforsecurity=False).hexdigest()[:16])
     os.makedirs(folder, exist_ok=True)
     path = os.path.join(folder, name)
-    with open(path, "wb") as handle:
-        handle.write(bytes(packed.data))
+    if not (os.path.isfile(path) and os.path.getsize(path) == len(data)):
+        fd, partial = tempfile.mkstemp(dir=folder, suffix=".part")
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(partial, path)
     return path
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import bpy
 import pytest
@@ -130,3 +131,24 @@ def test_packed_sound_strip_as_clip_source(scene):
     scene.lipsync.enhance = "light"  # no file beside which to write the cleaned clip: a clear message
     with pytest.raises(RuntimeError, match=r"packed into the \.blend"):
         bpy.ops.lipsync.generate()
+
+
+def test_packed_sounds_with_the_same_file_name_get_their_own_copies(scene):
+    """Two packed sounds named alike (takes from different folders) are never analysed from one shared
+    copy, and the copy of a sound is written once, not rewritten under a job that may be reading it."""
+    from lipsync_addon.blender import operators
+
+    _, editor, first = _strip_as_source(scene, SPEECH, "take A", 2, 1, SPEECH_TEXT)
+    second = compat.top_level_strips(editor).new_sound("take B", str(SPEECH.parent / "aligned" / "bobby.wav"),
+                                                       channel=3, frame_start=1)
+    for strip in (first, second):
+        strip.sound.pack()
+        strip.sound.filepath = "//takes/line.wav"
+    path_a, path_b = (operators._strip_audio_path(s, "off") for s in (first, second))
+    assert path_a != path_b and os.path.basename(path_a) == os.path.basename(path_b) == "line.wav"
+    for path, strip in ((path_a, first), (path_b, second)):
+        with open(path, "rb") as handle:
+            assert handle.read() == bytes(strip.sound.packed_file.data)
+    stamp = os.stat(path_a).st_mtime_ns
+    assert operators._strip_audio_path(first, "off") == path_a and os.stat(path_a).st_mtime_ns == stamp
+    assert not [n for n in os.listdir(os.path.dirname(path_a)) if n.endswith(".part")]
