@@ -19,7 +19,7 @@ import sys
 import time
 from collections.abc import Sequence
 
-from .core.transcript_file import read_transcript_file
+from .core.transcript_file import read_script_file
 from .core.types import (
     DEFAULT_BREATH,
     DEFAULT_SMOOTHING,
@@ -86,6 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
     text = an.add_mutually_exclusive_group()
     text.add_argument("--text", metavar="FILE", help="transcript: text or .srt/.vtt subtitles (improves accuracy)")
     text.add_argument("--transcript", metavar="TEXT", help="transcript given inline")
+    an.add_argument("--speaker", metavar="NAME", default="",
+                    help="with a script or subtitles naming their speakers (ANNA: ..., <v Anna>): animate only "
+                    "this speaker's lines; the others' speech is rest for this mouth (docs/speakers.md)")
     an.add_argument("--viseme-set", default="oculus",
                     help="viseme set for the curves: oculus, arkit, vrm, vroid, vrchat, rhubarb, preston_blair")
     an.add_argument("--lang", default="en", help="language, ISO 639 code (en, en-gb, es, ja, ...; docs/languages.md)")
@@ -133,10 +136,13 @@ def analyze(args: argparse.Namespace) -> int:
 
     transcript = args.transcript or ""
     if args.text:
-        transcript = read_transcript_file(args.text)
+        transcript = read_script_file(args.text)  # the pipeline reads subtitles and speaker labels
+    if args.speaker and not transcript.strip():
+        raise LipSyncError("--speaker needs the script: give --text FILE (or --transcript) with the speakers' lines.")
     custom = load_custom_mapping(args.mapping) if args.mapping else {}
     config = PipelineConfig(
         transcript=transcript,
+        speaker=args.speaker,
         language=args.lang,
         backend=args.backend,
         vosk_model=args.vosk_model,

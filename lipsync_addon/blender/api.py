@@ -39,7 +39,7 @@ from ..core.types import (
     PipelineConfig,
     ProgressFn,
     RigError,
-    TranscriptError,  # noqa: F401 (raised by read_transcript_file; scripts catch api.TranscriptError)
+    TranscriptError,
     no_progress,
 )
 from . import bake, compat, enhanced, rig, strips
@@ -154,6 +154,26 @@ def resolve_scene(scene_name: str | None) -> Any:
     return scene
 
 
+def check_speaker(transcript: str, speaker: str) -> str:
+    """The speaker name to use ("" for every line), checked against the transcript's speakers.
+
+    Raises:
+        TranscriptError: a speaker is given without a transcript, or the transcript does not name it.
+    """
+    from ..core import speakers
+
+    speaker = (speaker or "").strip()
+    if not speaker:
+        return ""
+    if not (transcript or "").strip():
+        raise TranscriptError(
+            f"Speaker '{speaker}' is set, but there is no transcript: the script that says who speaks each line is "
+            "needed to tell the speakers apart. Give the transcript, or clear the speaker."
+        )
+    speakers.select(transcript, speaker)
+    return speaker
+
+
 def read_transcript_file(path: str) -> str:
     """The line's text from a transcript file (``//`` = .blend-relative): plain text in UTF-8, UTF-16 or
     Latin-1, or the cue text of .srt / .vtt subtitles (:mod:`lipsync_addon.core.transcript_file`).
@@ -164,6 +184,18 @@ def read_transcript_file(path: str) -> str:
     from ..core import transcript_file
 
     return transcript_file.read_transcript_file(bpy.path.abspath(path))
+
+
+def read_script_file(path: str) -> str:
+    """A transcript file as written (``//`` = .blend-relative): plain text, a script with speaker labels, or
+    .srt / .vtt subtitles, for ``generate(transcript=..., speaker=...)``, which reads them.
+
+    Raises:
+        TranscriptError: unreadable file, or subtitles without text.
+    """
+    from ..core import transcript_file
+
+    return transcript_file.read_script_file(bpy.path.abspath(path))
 
 
 def load_custom_mapping(path: str) -> dict[str, dict[str, float]]:
@@ -193,6 +225,7 @@ def prepare(
     audio_path: str,
     *,
     transcript: str = "",
+    speaker: str = "",
     viseme_set: str = "auto",
     start_frame: int | None = None,
     strength: float = DEFAULT_STRENGTH,
@@ -219,6 +252,7 @@ def prepare(
     """
     enhance = check_enhance(enhance)
     face = check_face(face)
+    speaker = check_speaker(transcript, speaker)
     get_recognizer(language or "en", vosk_model=vosk_model)  # unknown language / bad model: refuse early
     scene = resolve_scene(scene_name)
     obj = bpy.data.objects.get(object_name) if object_name else None
@@ -254,6 +288,7 @@ def prepare(
     fps = bake.scene_fps(scene)
     config = PipelineConfig(
         transcript=transcript or "",
+        speaker=speaker,
         # With a custom mapping the core merges it over the user's choice again (set "custom").
         viseme_set=set_name,
         channel_names=channel_names,
@@ -569,6 +604,7 @@ def generate(
     audio_path: str,
     *,
     transcript: str = "",
+    speaker: str = "",
     viseme_set: str = "auto",
     start_frame: int | None = None,
     strength: float = DEFAULT_STRENGTH,
@@ -590,7 +626,10 @@ def generate(
     Args:
         object_name: mesh with mouth shape keys, or an armature (bone mouth).
         audio_path: clip file (WAV/FLAC/OGG/MP3; ``//`` paths are relative to the .blend).
-        transcript: the line's text ("" = recognize speech).
+        transcript: the line's text ("" = recognize speech): plain text, the text of .srt / .vtt subtitles,
+            or a script with speaker labels (``ANNA: ...``).
+        speaker: with a transcript that names its speakers, only this speaker's lines move the mouth; the
+            others' speech is rest (docs/speakers.md). "" animates every line.
         viseme_set: "auto" (detect from shape-key names) or a preset name.
         start_frame: frame where the clip starts (None: its existing strip's frame, else scene start).
         strength: amplitude multiplier in [0, 2].
@@ -624,6 +663,7 @@ def generate(
         object_name,
         audio_path,
         transcript=transcript,
+        speaker=speaker,
         viseme_set=viseme_set,
         start_frame=start_frame,
         strength=strength,

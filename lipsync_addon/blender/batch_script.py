@@ -49,6 +49,9 @@ def parse_args(args: list[str]) -> argparse.Namespace:
                         help="dialogue clip (WAV, FLAC, OGG, MP3, M4A, or anything else Blender plays)")
     parser.add_argument("--text", help="the line's transcript: a .txt file, or .srt/.vtt subtitles")
     parser.add_argument("--transcript", help="the transcript itself (instead of --text)")
+    parser.add_argument("--speaker", default="",
+                        help="with a script or subtitles that name their speakers (ANNA: ..., <v Anna>): animate "
+                        "only this speaker's lines (docs/speakers.md)")
     parser.add_argument("--viseme-set", default="auto", help="auto (detect from shape-key names) or a preset name")
     parser.add_argument("--start-frame", type=int, default=None, help="frame where the clip starts")
     parser.add_argument("--sync-to", metavar="REF",
@@ -171,7 +174,7 @@ def _run(opts: argparse.Namespace, bpy: Any, api: Any, LipSyncError: type[Except
                 raise LipSyncError(f"Cue export is not available in this build ({exc}); drop --cues.") from exc
         transcript = opts.transcript or ""
         if opts.text:
-            transcript = api.read_transcript_file(opts.text)
+            transcript = api.read_script_file(opts.text)
         mapping = api.load_custom_mapping(opts.mapping) if opts.mapping else None
         start_frame = opts.start_frame
         if opts.sync_to and start_frame is None:
@@ -192,6 +195,7 @@ def _run(opts: argparse.Namespace, bpy: Any, api: Any, LipSyncError: type[Except
             opts.object,
             str(Path(opts.audio).resolve()) if not opts.audio.startswith("//") else opts.audio,
             transcript=transcript,
+            speaker=opts.speaker,
             viseme_set=opts.viseme_set,
             start_frame=start_frame,
             **{k: v for k, v in (("strength", opts.strength), ("smoothing", opts.smoothing),

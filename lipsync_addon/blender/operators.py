@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 import bpy
 from bpy.props import StringProperty
 
-from ..core.types import Cancelled, FaceConfig, LipSyncError, TranscriptError
+from ..core.types import Cancelled, FaceConfig, LipSyncError
 from . import api, compat, preferences, properties
 from .jobs import Job
 
@@ -30,23 +30,6 @@ MAX_MESSAGE = 400
 
 def _scene_settings(context: Any) -> Any:
     return getattr(context.scene, "lipsync", None)
-
-
-def _transcript_from_settings(settings: Any) -> str:
-    source = settings.transcript_source
-    if source == "TEXT":
-        return settings.transcript
-    if source == "DATABLOCK":
-        if settings.transcript_text is None:
-            raise TranscriptError("Transcript source is 'Text Block' but no text block is selected.")
-        from ..core.transcript_file import transcript_from_text
-
-        return transcript_from_text(settings.transcript_text.as_string())  # pasted subtitles: their cue text
-    if source == "FILE":
-        if not settings.transcript_path:
-            raise TranscriptError("Transcript source is 'File' but no .txt, .srt or .vtt file is selected.")
-        return api.read_transcript_file(settings.transcript_path)
-    return ""
 
 
 def build_request(context: Any, op: Any) -> api.GenerateRequest:
@@ -73,19 +56,20 @@ def build_request(context: Any, op: Any) -> api.GenerateRequest:
             start_frame, add_strip = round(compat.strip_start(strip)), settings.enhance != "off"
         else:
             audio_path = settings.audio_path
-    transcript = op.transcript or _transcript_from_settings(settings)
+    transcript = op.transcript or properties.scene_script_text(settings)
 
     mapping = api.load_custom_mapping(preferences.custom_mapping_path(context))
-    viseme_set = "auto"
+    viseme_set, speaker = "auto", ""
     bones = properties.object_bone_options(obj) if obj is not None else None
     if obj is not None and getattr(obj, "lipsync", None) is not None:
-        viseme_set = obj.lipsync.viseme_set or "auto"
+        viseme_set, speaker = obj.lipsync.viseme_set or "auto", obj.lipsync.speaker.strip()
         for viseme, targets in properties.object_mapping_overrides(obj).items():
             mapping[viseme] = targets
     return api.prepare(
         obj_name,
         audio_path,
         transcript=transcript,
+        speaker=speaker,
         viseme_set=viseme_set,
         start_frame=start_frame,
         strength=settings.strength,

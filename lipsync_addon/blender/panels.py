@@ -138,6 +138,8 @@ class LIPSYNC_PT_main(bpy.types.Panel):
             box.label(text=obj.name, icon="OBJECT_DATA")
             if getattr(obj, "lipsync", None) is not None:
                 box.prop(obj.lipsync, "viseme_set")
+                if settings.transcript_source != "NONE":  # several speakers on one track: this one's lines
+                    box.prop(obj.lipsync, "speaker", icon="USER")
             detected, problem = detected_viseme_set(obj) if not rig.is_bone_target(obj) else ("", "")
             if rig.is_bone_target(obj):
                 box.label(text="No shape keys: the bone mouth is used", icon="BONE_DATA")

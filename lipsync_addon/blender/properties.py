@@ -34,6 +34,43 @@ def viseme_set_names() -> list[str]:
         return []
 
 
+def scene_script_text(settings: Any) -> str:
+    """The scene's transcript as written (typed text, a text block, or a .txt / .srt / .vtt file): plain
+    text, subtitles or a script with speaker labels; the pipeline reads it. "" when the source is None.
+
+    Raises:
+        TranscriptError: no text block or file chosen, or the file cannot be read.
+    """
+    from ..core.transcript_file import read_script_file
+    from ..core.types import TranscriptError
+
+    source = settings.transcript_source
+    if source == "TEXT":
+        return settings.transcript
+    if source == "DATABLOCK":
+        if settings.transcript_text is None:
+            raise TranscriptError("Transcript source is 'Text Block' but no text block is selected.")
+        return settings.transcript_text.as_string()
+    if source == "FILE":
+        if not settings.transcript_path:
+            raise TranscriptError("Transcript source is 'File' but no .txt, .srt or .vtt file is selected.")
+        return read_script_file(bpy.path.abspath(settings.transcript_path))
+    return ""
+
+
+def _script_speakers(_self: Any, context: Any, edit_text: str) -> list[str]:
+    """The speakers the scene's transcript names, for the Speaker field's search list."""
+    from ..core.transcript_file import speakers
+    from ..core.types import LipSyncError
+
+    settings = getattr(context.scene, "lipsync", None)
+    try:
+        names = speakers(scene_script_text(settings)) if settings is not None else []
+    except LipSyncError:
+        return []
+    return [n for n in names if edit_text.casefold() in n.casefold()]
+
+
 def _viseme_set_items(_self: Any, _context: Any) -> list[tuple[str, str, str]]:
     # Blender keeps only pointers to these strings: the list must stay alive (module global).
     if not _VISEME_SET_ITEMS:
@@ -66,6 +103,12 @@ class LIPSYNC_PG_object(bpy.types.PropertyGroup):
     )
     mapping: CollectionProperty(type=LIPSYNC_PG_mapping_entry, name="Custom Mapping")
     mapping_index: IntProperty(name="Active Mapping Entry", default=0)
+    speaker: StringProperty(
+        name="Speaker",
+        description="This character's name in a script or subtitles that say who speaks (ANNA: ..., <v Anna>): "
+        "only its lines move this mouth. Empty animates every line",
+        search=_script_speakers,
+    )
     bone_mouth: BoolProperty(
         name="Bone Mouth",
         default=False,

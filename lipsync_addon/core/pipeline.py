@@ -16,9 +16,10 @@ from dataclasses import asdict
 
 import numpy as np
 
-from . import animate, visemes
+from . import animate, speakers, visemes
 from .audio import detect_speech, load_audio, to_analysis
 from .recognize import get_recognizer
+from .transcript_file import ScriptLine, transcript_from_text
 from .types import (
     Audio,
     CancelToken,
@@ -79,6 +80,7 @@ def run(
     set_name, mapping = visemes.resolve_mapping(
         config.viseme_set, list(config.channel_names), config.custom_mapping or None
     )
+    text, lines, keep = _script(config)  # a speaker the script does not name fails before analysis too
     progress(0.0, "loading audio")
     source = load_audio(audio) if isinstance(audio, str) else audio
     analysis = to_analysis(source)
@@ -92,7 +94,7 @@ def run(
         analysis = Audio(cleaned, analysis.rate, analysis.source_path, analysis.source_rate, analysis.source_channels)
     token.check()
     noisy_note = ""
-    fallback = config.denoise_fallback and enhance_report is None and bool(config.transcript.strip())
+    fallback = config.denoise_fallback and enhance_report is None and bool(text.strip())
     if fallback:
         analysis, noisy_note = _speech_under_noise(analysis, token)
     progress(_STAGES["load"], "analysing speech")
@@ -103,7 +105,7 @@ def run(
     lo, span = _STAGES["load"], _STAGES["analyse"]
     transcript = recognizer.transcribe(
         analysis,
-        config.transcript,
+        text,
         progress=lambda f, s: progress(lo + span * f, s),
         cancel=token,
     )
@@ -116,9 +118,9 @@ def run(
             "on Enhance Audio."
         )
     if fallback and not noisy_note and _needs_retry(transcript.method):  # (not on an already denoised copy)
-        analysis, transcript = _retry_denoised(
-            analysis, transcript, recognizer, config, token=token, progress=progress
-        )
+        analysis, transcript = _retry_denoised(analysis, transcript, recognizer, text, token=token, progress=progress)
+    if lines is not None:
+        transcript = speakers.keep_speaker(transcript, lines, keep, config.language)
     progress(lo + span, "animating")
 
     segments = visemes.phones_to_visemes(transcript.phones)
@@ -138,6 +140,7 @@ def run(
         "method": transcript.method,
         "model": "pocketsphinx en-us (bundled)" if recognizer.name == "pocketsphinx" else recognizer.name,
         "language": config.language,
+        **({"speaker": config.speaker.strip()} if lines is not None else {}),
         "versions": _versions(),
         "config_hash": config_hash(config),
     }
@@ -156,6 +159,21 @@ def run(
         face_curves=face_curves,
         face_channels=face_channels,
     )
+
+
+def _script(config: PipelineConfig) -> tuple[str, list[ScriptLine] | None, set[int]]:
+    """(text to align, the script's lines, indices of the chosen speaker's lines) of ``config``.
+
+    The transcript may be plain text, subtitles or a script with speaker labels; without a speaker the
+    lines are None and every word is animated.
+
+    Raises:
+        TranscriptError: a speaker is chosen that the transcript does not name.
+    """
+    if not config.speaker.strip():
+        return transcript_from_text(config.transcript), None, set()
+    lines, keep = speakers.select(config.transcript, config.speaker)
+    return " ".join(line.text for line in lines), lines, keep
 
 
 def _denoised_copy(samples: np.ndarray, rate: int, token: CancelToken) -> np.ndarray | None:
@@ -226,7 +244,7 @@ def _retry_denoised(
     analysis: Audio,
     transcript: Transcript,
     recognizer: object,
-    config: PipelineConfig,
+    text: str,
     *,
     token: CancelToken,
     progress: ProgressFn,
@@ -243,7 +261,7 @@ def _retry_denoised(
     if cleaned is None:
         return analysis, transcript
     denoised = Audio(cleaned, analysis.rate, analysis.source_path, analysis.source_rate, analysis.source_channels)
-    second = recognizer.transcribe(denoised, config.transcript, cancel=token)  # type: ignore[attr-defined]
+    second = recognizer.transcribe(denoised, text, cancel=token)  # type: ignore[attr-defined]
     token.check()
 
     def quality(t: Transcript) -> tuple[int, int]:

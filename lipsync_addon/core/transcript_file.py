@@ -5,12 +5,19 @@ Read as plain text, their cue numbers and time codes would be "spoken" (normalis
 misalign everything, so the cue text is taken instead: numbers, time codes, WebVTT headers, notes and
 styles, markup (``<i>``, ``<v Name>``, ``{\\an8}``), speaker labels (``JOHN:``), dialogue dashes and
 sound descriptions (``[laughs]``, ``(sighs)``, music notes) are dropped.
+
+A scene's dialogue often has several speakers on one track. :func:`script_lines` keeps who says each
+line: WebVTT voice tags (``<v Anna>``), speaker labels (``ANNA:``; in a plain-text script where every
+line is labelled, also ``Anna:``), an unlabelled line belonging to the last named speaker, and an
+unlabelled dialogue dash (``- Hi.``) to an unknown one. :mod:`lipsync_addon.core.speakers` uses it
+to animate one speaker's lines only.
 """
 
 from __future__ import annotations
 
 import os
 import re
+from dataclasses import dataclass
 
 from .types import TranscriptError
 
@@ -18,8 +25,24 @@ from .types import TranscriptError
 _TIMING = re.compile(r"^\s*(\d+:)?\d{1,2}:\d{2}[,.]\d{1,3}\s*-->\s*(\d+:)?\d{1,2}:\d{2}[,.]\d{1,3}")
 _TAG = re.compile(r"<[^>]*>|\{\\[^}]*\}")
 _SOUND = re.compile(r"\[[^\]]*\]|\([^)]*\)|[♪♫#]")
-_SPEAKER = re.compile(r"^\s*[A-Z][A-Z0-9 .'\-]{0,30}:\s+")
+_SPEAKER = re.compile(r"^\s*([A-Z][A-Z0-9 .'\-]{0,30}):\s+")
+#: A label in any case (``Anna:``), trusted only in a plain-text script where every line has one.
+_ANY_SPEAKER = re.compile(r"^\s*([^\W\d_][\w .'\-]{0,30}?):\s+")
+_VOICE = re.compile(r"<v(?:\.[\w.\-]+)?\s+([^>]+)>")
 _DASH = re.compile(r"^\s*[-\u2010-\u2015]+\s*")
+
+
+@dataclass(frozen=True)
+class ScriptLine:
+    """One line of dialogue: who says it ("" when unknown) and its spoken text (markup dropped)."""
+
+    speaker: str
+    text: str
+
+
+def speaker_key(name: str) -> str:
+    """How speaker names are compared: case and spacing do not matter ("Anna ", "ANNA" and "anna")."""
+    return " ".join(name.split()).casefold()
 
 
 def decode_text(raw: bytes) -> str:
@@ -33,16 +56,16 @@ def decode_text(raw: bytes) -> str:
 
 
 def is_subtitles(text: str) -> bool:
-    """True for WebVTT (``WEBVTT`` header) or SubRip (a cue timing line among the first lines)."""
+    """True for WebVTT (``WEBVTT`` header) or SubRip (cue timing lines: no plain transcript has one)."""
     lines = text.lstrip("\ufeff").splitlines()
     if lines and lines[0].startswith("WEBVTT"):
         return True
-    return any(_TIMING.match(line) for line in lines[:6])
+    return any(_TIMING.match(line) for line in lines)
 
 
-def subtitle_text(text: str) -> str:
-    """The spoken words of SubRip / WebVTT subtitles, cues joined with spaces, in order."""
-    words: list[str] = []
+def _cue_lines(text: str) -> list[str]:
+    """The text lines of every SubRip / WebVTT cue, in order (headers, notes, numbers and timings dropped)."""
+    out: list[str] = []
     for block in re.split(r"\n\s*\n", text.replace("\r\n", "\n").replace("\r", "\n")):
         lines = [ln for ln in block.strip("\n").split("\n") if ln.strip()]
         if not lines or lines[0].startswith(("WEBVTT", "NOTE", "STYLE", "REGION")):
@@ -50,21 +73,83 @@ def subtitle_text(text: str) -> str:
         timing = next((i for i, ln in enumerate(lines) if _TIMING.match(ln)), None)
         if timing is None:
             continue  # no cue timing: a number alone, a header, a stray line
-        for raw in lines[timing + 1:]:
-            line = _SPEAKER.sub("", _DASH.sub("", _SOUND.sub(" ", _TAG.sub("", raw)))).strip()
-            if line:
-                words.append(line)
-    return " ".join(" ".join(words).split())
+        out.extend(lines[timing + 1:])
+    return out
+
+
+def _labelled(raw: str, label: re.Pattern[str], speaker: str) -> tuple[str, str]:
+    """(speaker, spoken text) of one raw line; ``speaker`` is the last named one (kept when unlabelled)."""
+    voice = _VOICE.search(raw)
+    if voice:
+        speaker = voice.group(1).strip()
+    line = _SOUND.sub(" ", _TAG.sub("", raw))
+    dash = _DASH.match(line)
+    line = _DASH.sub("", line)
+    named = label.match(line)
+    if named:
+        speaker, line = named.group(1).strip(), line[named.end():]
+    elif dash and not voice:
+        speaker = ""  # a dialogue dash without a name: someone else speaks
+    return speaker, " ".join(line.split())
+
+
+def script_lines(text: str) -> list[ScriptLine]:
+    """The dialogue lines of a transcript, subtitles or script, in order, with their speakers.
+
+    Subtitles give one line per cue line. Plain text gives one line per text line when it has speaker
+    labels (``ANNA: ...``; ``Anna: ...`` when at least two lines and every line are labelled), else
+    the whole text as one line of an unknown speaker. Lines with no words are dropped.
+    """
+    return _script_lines(text, subtitles=is_subtitles(text))
+
+
+def _script_lines(text: str, *, subtitles: bool) -> list[ScriptLine]:
+    if subtitles:
+        raw_lines, label = _cue_lines(text), _SPEAKER
+    else:
+        raw_lines = [ln for ln in text.replace("\r\n", "\n").replace("\r", "\n").split("\n") if ln.strip()]
+        if len(raw_lines) >= 2 and all(_ANY_SPEAKER.match(_DASH.sub("", ln)) for ln in raw_lines):
+            label = _ANY_SPEAKER
+        elif any(_SPEAKER.match(_DASH.sub("", ln)) for ln in raw_lines):
+            label = _SPEAKER
+        else:
+            plain = " ".join(text.split())
+            return [ScriptLine("", plain)] if plain else []
+    out: list[ScriptLine] = []
+    speaker = ""
+    for raw in raw_lines:
+        speaker, line = _labelled(raw, label, speaker)
+        if line:
+            out.append(ScriptLine(speaker, line))
+    return out
+
+
+def speakers(text: str) -> list[str]:
+    """The named speakers of a transcript, subtitles or script, in order of their first line."""
+    seen: dict[str, str] = {}
+    for line in script_lines(text):
+        if line.speaker:
+            seen.setdefault(speaker_key(line.speaker), line.speaker)
+    return list(seen.values())
+
+
+def subtitle_text(text: str) -> str:
+    """The spoken words of SubRip / WebVTT subtitles, cues joined with spaces, in order."""
+    return " ".join(line.text for line in _script_lines(text, subtitles=True))
 
 
 def transcript_from_text(text: str) -> str:
-    """The line's text from what a user pasted or loaded: subtitles become their cue text, plain text is
-    stripped."""
-    return subtitle_text(text) if is_subtitles(text) else text.strip()
+    """The line's text from what a user pasted or loaded: subtitles become their cue text, a script's
+    speaker labels are dropped, plain text is stripped."""
+    lines = script_lines(text)
+    if len(lines) == 1 and not lines[0].speaker:
+        return text.strip()
+    return " ".join(line.text for line in lines)
 
 
-def read_transcript_file(path: str | os.PathLike[str]) -> str:
-    """The line's text from a transcript file: plain text, or the cue text of ``.srt`` / ``.vtt`` subtitles.
+def read_script_file(path: str | os.PathLike[str]) -> str:
+    """The text of a transcript file as written (plain text, a labelled script, or ``.srt`` / ``.vtt``
+    subtitles), decoded; :func:`transcript_from_text` and :func:`script_lines` read it.
 
     Raises:
         TranscriptError: the file cannot be read, or subtitles hold no text.
@@ -76,9 +161,20 @@ def read_transcript_file(path: str | os.PathLike[str]) -> str:
     except OSError as exc:
         raise TranscriptError(f"Cannot read the transcript file '{path}': {exc.strerror or exc}.") from exc
     text = decode_text(raw)
-    if path.lower().endswith((".srt", ".vtt")) or is_subtitles(text):
-        spoken = subtitle_text(text)
-        if not spoken:
-            raise TranscriptError(f"The subtitles '{os.path.basename(path)}' hold no text to align.")
-        return spoken
-    return text.strip()
+    subtitles = path.lower().endswith((".srt", ".vtt")) or is_subtitles(text)
+    if subtitles and not subtitle_text(text):
+        raise TranscriptError(f"The subtitles '{os.path.basename(path)}' hold no text to align.")
+    return text
+
+
+def read_transcript_file(path: str | os.PathLike[str]) -> str:
+    """The line's text from a transcript file: plain text, a script without its speaker labels, or the cue
+    text of ``.srt`` / ``.vtt`` subtitles.
+
+    Raises:
+        TranscriptError: the file cannot be read, or subtitles hold no text.
+    """
+    text = read_script_file(path)
+    if os.fspath(path).lower().endswith((".srt", ".vtt")):
+        return subtitle_text(text)
+    return transcript_from_text(text)

@@ -231,7 +231,10 @@ class PipelineConfig:
     """Everything the pipeline needs besides the audio. Plain data (JSON-able).
 
     Attributes:
-        transcript: the line's text, or "" to recognize speech.
+        transcript: the line's text (plain, subtitles, or a script with speaker labels), or "" to
+            recognize speech.
+        speaker: with a script naming its speakers, only this speaker's lines move the mouth (the
+            others' speech is silence for this rig); "" animates every line (docs/speakers.md).
         language: ISO 639 code ("en", "en-gb", "es", "ja", ...); see docs/languages.md.
         backend: speech backend, "auto" (by language/transcript/model), "pocketsphinx", "espeak", "vosk".
         vosk_model: Vosk model folder for recognition without a transcript ("" = none).
@@ -252,6 +255,7 @@ class PipelineConfig:
     """
 
     transcript: str = ""
+    speaker: str = ""
     language: str = "en"
     backend: str = "auto"
     vosk_model: str = ""

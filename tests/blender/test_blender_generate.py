@@ -177,12 +177,13 @@ def test_operator_uses_panel_settings_and_active_object(scene):
     settings.start_frame = 20
     # INVOKE in background mode falls back to the blocking path
     assert bpy.ops.lipsync.generate("INVOKE_DEFAULT") == {"FINISHED"}
-    # subtitles pasted into the text block: their cue text is the transcript
-    from lipsync_addon.blender.operators import _transcript_from_settings
+    # subtitles pasted into the text block: the pipeline aligns their cue text
+    from lipsync_addon.blender.properties import scene_script_text
+    from lipsync_addon.core.transcript_file import transcript_from_text
 
     text.clear()
     text.write(f"WEBVTT\n\n00:01.000 --> 00:04.000\n<v Anna>{SPEECH_TEXT}</v>\n")
-    assert _transcript_from_settings(settings) == SPEECH_TEXT
+    assert transcript_from_text(scene_script_text(settings)) == SPEECH_TEXT
     key = obj.data.shape_keys
     first = min(kp.co[0] for fc in compat.action_fcurves(key.animation_data.action, key) for kp in fc.keyframe_points)
     assert first == pytest.approx(20.0)

@@ -1,0 +1,95 @@
+"""Two characters on one dialogue track: each character's Speaker picks its lines from the scene's script."""
+
+from __future__ import annotations
+
+import bpy
+import numpy as np
+import pytest
+import soundfile as sf
+from blender_helpers import DATA, PRESET_SHAPE_KEYS, SPEECH, SPEECH_TEXT, fcurve_snapshot, make_mesh
+
+from lipsync_addon.blender import api, compat, properties
+
+MARY = DATA / "aligned" / "mary.wav"
+SCRIPT = f"JOHN: {SPEECH_TEXT}\nMARY: Mary rolled the barrel.\n"
+
+
+def _track(tmp_path) -> tuple[str, float, float]:
+    """John's line, a pause, Mary's line, as one 16 kHz WAV: (path, Mary's start s, Mary's end s)."""
+    john, rate = sf.read(SPEECH, dtype="float32")
+    mary, mary_rate = sf.read(MARY, dtype="float32")
+    mary = np.interp(np.arange(0, len(mary), mary_rate / rate), np.arange(len(mary)), mary).astype(np.float32)
+    pause = np.zeros(rate // 2, np.float32)
+    path = tmp_path / "scene_dialogue.wav"
+    sf.write(path, np.concatenate([john, pause, mary]), rate)
+    start = (len(john) + len(pause)) / rate
+    return str(path), start, start + len(mary) / rate
+
+
+def _open(obj, frame: float) -> float:
+    """How open the mouth of ``obj`` is at ``frame``: the largest viseme key value but sil."""
+    key = obj.data.shape_keys
+    return max(fc.evaluate(frame) for fc in compat.action_fcurves(key.animation_data.action, key)
+               if "viseme_sil" not in fc.data_path)
+
+
+def test_each_character_speaks_its_own_lines(scene, tmp_path):
+    audio, mary_start, mary_end = _track(tmp_path)
+    fps = scene.render.fps / scene.render.fps_base
+    settings = scene.lipsync
+    settings.audio_path, settings.start_frame = audio, 1
+    settings.transcript_source = "DATABLOCK"
+    settings.transcript_text = bpy.data.texts.new("scene_script")
+    settings.transcript_text.write(SCRIPT)
+    john, mary = make_mesh("John", PRESET_SHAPE_KEYS["oculus"]), make_mesh("Mary", PRESET_SHAPE_KEYS["oculus"])
+    john.lipsync.speaker, mary.lipsync.speaker = "John", "MARY"
+    # the Speaker field lists the script's speakers
+    assert properties._script_speakers(john.lipsync, bpy.context, "") == ["JOHN", "MARY"]
+    assert properties._script_speakers(john.lipsync, bpy.context, "ar") == ["MARY"]
+    for obj in (john, mary):
+        assert bpy.ops.lipsync.generate(object_name=obj.name) == {"FINISHED"}
+    john_frames = np.arange(1 + 0.5 * fps, 1 + 3.3 * fps)  # inside John's line
+    mary_frames = np.arange(1 + (mary_start + 0.3) * fps, 1 + (mary_end - 0.3) * fps)
+    assert max(_open(john, f) for f in john_frames) > 0.5 and max(_open(john, f) for f in mary_frames) < 0.02
+    assert max(_open(mary, f) for f in mary_frames) > 0.5 and max(_open(mary, f) for f in john_frames) < 0.02
+    if compat.has_audio():  # (bpy 4.2 wheels have no audio: no sound strips)
+        strips = [s.name for s in compat.all_strips(scene.sequence_editor)]
+        assert strips == ["scene_dialogue.wav"]  # one strip for both characters
+
+
+def test_an_unknown_speaker_is_a_message_and_changes_nothing(scene, tmp_path):
+    audio, _, _ = _track(tmp_path)
+    obj = make_mesh("Carl", PRESET_SHAPE_KEYS["oculus"])
+    report = api.generate("Carl", audio, transcript=SCRIPT)  # every line: Carl's own keys
+    before = fcurve_snapshot(obj.data.shape_keys.animation_data.action, obj.data.shape_keys)
+    with pytest.raises(api.TranscriptError, match="Its speakers are: JOHN, MARY"):
+        api.generate("Carl", audio, transcript=SCRIPT, speaker="Carl")
+    with pytest.raises(api.TranscriptError, match="there is no transcript"):
+        api.generate("Carl", audio, speaker="John")
+    assert fcurve_snapshot(obj.data.shape_keys.animation_data.action, obj.data.shape_keys) == before
+    assert report.channels
+
+
+def test_batch_script_takes_a_speaker_and_subtitles(scene, tmp_path):
+    """scripts/batch_lipsync.py --speaker with an .srt whose cues name the speakers."""
+    from test_blender_batch import run_batch
+
+    audio, mary_start, mary_end = _track(tmp_path)
+    make_mesh("Head", PRESET_SHAPE_KEYS["oculus"])
+    bpy.ops.wm.save_as_mainfile(filepath=str(tmp_path / "scene.blend"))
+    (tmp_path / "scene.srt").write_text(
+        f"1\n00:00:00,000 --> 00:00:04,000\nJOHN: {SPEECH_TEXT}\n\n"
+        "2\n00:00:04,400 --> 00:00:06,500\nMARY: Mary rolled the barrel.\n", encoding="utf-8")
+    out = tmp_path / "mary.blend"
+    common = ("--blend", str(tmp_path / "scene.blend"), "--object", "Head", "--audio", audio,
+              "--text", str(tmp_path / "scene.srt"), "--quiet")
+    done = run_batch(*common, "--speaker", "Mary", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    bpy.ops.wm.open_mainfile(filepath=str(out))
+    head = bpy.data.objects["Head"]
+    fps = bpy.context.scene.render.fps / bpy.context.scene.render.fps_base
+    assert max(_open(head, f) for f in np.arange(1 + 0.5 * fps, 1 + 3.3 * fps)) < 0.02
+    assert max(_open(head, f) for f in np.arange(1 + (mary_start + 0.3) * fps, 1 + (mary_end - 0.3) * fps)) > 0.5
+    wrong = run_batch(*common, "--speaker", "Ann", "--out", str(tmp_path / "ann.blend"))
+    assert wrong.returncode == 1 and "Its speakers are: JOHN, MARY" in wrong.stderr
+    assert "Traceback" not in wrong.stderr and not (tmp_path / "ann.blend").exists()

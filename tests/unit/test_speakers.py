@@ -1,0 +1,190 @@
+"""Dialogue with several speakers: scripts and subtitles that say who speaks, one speaker's lines animated."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lipsync_addon.core import pipeline, speakers
+from lipsync_addon.core.audio import load_audio, to_analysis
+from lipsync_addon.core.transcript_file import ScriptLine, script_lines, transcript_from_text
+from lipsync_addon.core.transcript_file import speakers as speakers_of
+from lipsync_addon.core.types import Audio, Phone, PipelineConfig, Transcript, TranscriptError, Word
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA = ROOT / "tests" / "data"
+
+SRT = """1
+00:00:01,000 --> 00:00:03,000
+ANNA: Are you coming [door creaks]
+tonight?
+
+2
+00:00:03,500 --> 00:00:05,000
+- BEN: Maybe.
+- I don't know.
+
+3
+00:00:05,500 --> 00:00:06,000
+<i>Then I go alone.</i>
+"""
+
+VTT = """WEBVTT
+
+00:01.000 --> 00:03.000
+<v Anna>Are you coming?</v>
+
+00:03.500 --> 00:05.000
+<v.loud Ben>Maybe.</v>
+"""
+
+
+def test_subtitle_speakers_labels_dashes_and_continuations() -> None:
+    assert script_lines(SRT) == [
+        ScriptLine("ANNA", "Are you coming"),
+        ScriptLine("ANNA", "tonight?"),  # a cue's next line: still Anna
+        ScriptLine("BEN", "Maybe."),
+        ScriptLine("", "I don't know."),  # a dialogue dash without a name: someone else
+        ScriptLine("", "Then I go alone."),
+    ]
+    assert speakers_of(SRT) == ["ANNA", "BEN"]
+    assert script_lines(VTT) == [ScriptLine("Anna", "Are you coming?"), ScriptLine("Ben", "Maybe.")]
+
+
+def test_plain_text_scripts() -> None:
+    script = "ANNA: Are you coming?\n(quietly) still thinking\nBEN: Maybe.\n"
+    assert script_lines(script) == [ScriptLine("ANNA", "Are you coming?"), ScriptLine("ANNA", "still thinking"),
+                                    ScriptLine("BEN", "Maybe.")]
+    mixed = "Anna: Are you coming?\nBen: Maybe.\nanna: Fine."
+    assert speakers_of(mixed) == ["Anna", "Ben"]  # names compare without case
+    assert transcript_from_text(mixed) == "Are you coming? Maybe. Fine."
+    # one line with a mixed-case "label" is plain text: "Note:" is spoken, nothing is dropped
+    assert script_lines("Note: the lid is open.") == [ScriptLine("", "Note: the lid is open.")]
+    assert transcript_from_text("Note: the lid is open.\n") == "Note: the lid is open."
+    assert speakers_of("Just a line, no speakers.") == []
+
+
+def test_select_explains_a_missing_speaker() -> None:
+    with pytest.raises(TranscriptError, match="names no speakers"):
+        speakers.select("Are you coming tonight?", "Anna")
+    with pytest.raises(TranscriptError, match="Its speakers are: ANNA, BEN"):
+        speakers.select(SRT, "Carl")
+    _, keep = speakers.select(SRT, " anna ")
+    assert keep == {0, 1}
+
+
+def test_words_find_their_lines_when_the_aligner_skips_or_spells_out_words() -> None:
+    lines = [ScriptLine("ANNA", "I have 2 cats."), ScriptLine("BEN", "Nice! Two cats?"), ScriptLine("ANNA", "Yes.")]
+    # "have" skipped (no pronunciation, say), "2" spelled out as the English aligner does
+    words = ["i", "two", "cats", "nice", "two", "cats", "yes"]
+    assert speakers.word_lines(words, lines, "en") == [0, 0, 0, 1, 1, 1, 2]
+    assert speakers.word_lines(["xyz"], lines, "en") == [-1]
+    # other languages keep their words (and accents do not matter)
+    es = [ScriptLine("A", "¿Vienes esta noche?"), ScriptLine("B", "Quizá.")]
+    assert speakers.word_lines(["vienes", "esta", "noche", "quiza"], es, "es") == [0, 0, 0, 1]
+
+
+def _transcript() -> Transcript:
+    words = [Word("hello", 0.1, 0.5), Word("hi", 1.0, 1.3), Word("bye", 2.0, 2.4)]
+    phones = [Phone("sil", 0.0, 0.1), Phone("h", 0.1, 0.3, word_index=0), Phone("oʊ", 0.3, 0.5, word_index=0),
+              Phone("sil", 0.5, 0.7), Phone("ə", 0.7, 0.9),  # a filler after "hello", nearer Ben's "hi"
+              Phone("h", 1.0, 1.1, word_index=1), Phone("aɪ", 1.1, 1.3, word_index=1), Phone("sil", 1.3, 2.0),
+              Phone("b", 2.0, 2.1, word_index=2), Phone("aɪ", 2.1, 2.4, word_index=2), Phone("sil", 2.4, 3.0)]
+    return Transcript(words, phones, 3.0, "align")
+
+
+def test_keep_speaker_silences_the_others() -> None:
+    lines = [ScriptLine("ANNA", "Hello"), ScriptLine("BEN", "Hi"), ScriptLine("ANNA", "Bye")]
+    anna = speakers.keep_speaker(_transcript(), lines, {0, 2}, "en")
+    assert [w.text for w in anna.words] == ["hello", "bye"]
+    assert [(p.ipa, p.start, p.end, p.word_index) for p in anna.phones] == [
+        ("sil", 0.0, 0.1, -1), ("h", 0.1, 0.3, 0), ("oʊ", 0.3, 0.5, 0), ("sil", 0.5, 2.0, -1),
+        ("b", 2.0, 2.1, 1), ("aɪ", 2.1, 2.4, 1), ("sil", 2.4, 3.0, -1)]
+    ben = speakers.keep_speaker(_transcript(), lines, {1}, "en")
+    assert [(p.ipa, p.start, p.end, p.word_index) for p in ben.phones if not p.is_silence] == [
+        ("ə", 0.7, 0.9, -1), ("h", 1.0, 1.1, 0), ("aɪ", 1.1, 1.3, 0)]
+    assert not ben.warnings
+
+
+def test_keep_speaker_without_words_keeps_the_speech_and_says_so() -> None:
+    loop = Transcript([], [Phone("sil", 0.0, 0.2), Phone("m", 0.2, 0.5), Phone("sil", 0.5, 1.0)], 1.0, "phone_loop")
+    out = speakers.keep_speaker(loop, [ScriptLine("A", "mm"), ScriptLine("B", "hi")], {0}, "en")
+    assert [p.ipa for p in out.phones] == ["sil", "m", "sil"]
+    assert any("could not be told apart" in w for w in out.warnings)
+    assert any("None of this speaker's words" in w for w in out.warnings)
+
+
+def _scene() -> tuple[Audio, str, list[tuple[str, float, float]]]:
+    """Three real recordings in a row, two speakers: (audio, script, [(speaker, start s, end s)])."""
+    clips = [("JOHN", DATA / "cmu_arctic_us_aew_a0001.wav", "Author of the danger trail, Philip Steels, etc."),
+             ("MARY", DATA / "aligned" / "mary.wav", "Mary rolled the barrel."),
+             ("JOHN", DATA / "aligned" / "bobby.wav", "Bobby ripped the ledger.")]
+    parts, spans, t = [], [], 0.0
+    for who, path, _ in clips:
+        clip = to_analysis(load_audio(str(path)))
+        parts += [np.zeros(int(0.4 * clip.rate), np.float32), clip.samples]
+        spans.append((who, t + 0.4, t + 0.4 + clip.duration))
+        t += 0.4 + clip.duration
+    return Audio(np.concatenate(parts), 16000), "\n".join(f"{who}: {text}" for who, _, text in clips), spans
+
+
+def _speech_in(result: Transcript, start: float, end: float) -> float:
+    return sum(min(p.end, end) - max(p.start, start) for p in result.phones
+               if not p.is_silence and p.end > start and p.start < end)
+
+
+@pytest.mark.parametrize("backend", ["pocketsphinx", "espeak"])
+def test_one_speaker_of_a_real_dialogue_track(backend: str) -> None:
+    audio, script, spans = _scene()
+    everyone = pipeline.run(audio, PipelineConfig(transcript=script, backend=backend, viseme_set="oculus"))
+    assert [w.text for w in everyone.transcript.words][8:] == ["mary", "rolled", "the", "barrel", "bobby", "ripped",
+                                                               "the", "ledger"]
+    mary = pipeline.run(audio, PipelineConfig(transcript=script, speaker="Mary", backend=backend,
+                                              viseme_set="oculus"))
+    assert [w.text for w in mary.transcript.words] == ["mary", "rolled", "the", "barrel"]
+    for who, start, end in spans:
+        speech = _speech_in(mary.transcript, start, end)
+        assert (speech > 0.8) if who == "MARY" else (speech == 0.0), (who, speech)
+    # her words keep the timing they have when every line is animated
+    assert [(w.start, w.end) for w in mary.transcript.words] == [(w.start, w.end) for w in
+                                                                 everyone.transcript.words[8:12]]
+    # her mouth rests while John talks
+    t = mary.curves.times
+    john = (t > spans[0][1] + 0.2) & (t < spans[0][2] - 0.2)
+    assert john.any() and float(np.max(mary.curves.channels["mouth_open"][john])) < 0.05
+    assert float(np.max(everyone.curves.channels["mouth_open"][john])) > 0.3
+
+
+def test_cli_speaker_from_webvtt_subtitles(tmp_path: Path) -> None:
+    """The CLI takes the scene's subtitles with voice tags (times are not used) and one speaker."""
+    import json
+    import subprocess
+    import sys
+
+    import soundfile as sf
+
+    audio, script, spans = _scene()
+    sf.write(tmp_path / "scene.wav", audio.samples, audio.rate)
+    cues = [f"00:0{i}.000 --> 00:0{i + 1}.000\n<v {line.split(':')[0].title()}>{line.split(': ', 1)[1]}</v>"
+            for i, line in enumerate(script.splitlines())]
+    (tmp_path / "scene.vtt").write_text("WEBVTT\n\n" + "\n\n".join(cues) + "\n", encoding="utf-8")
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "lipsync_addon", "analyze", str(tmp_path / "scene.wav"),
+                               "--text", str(tmp_path / "scene.vtt"), *args], cwd=ROOT, capture_output=True,
+                              text=True, timeout=300, check=False)
+
+    done = cli("--speaker", "john", "-o", str(tmp_path / "john.json"))
+    assert done.returncode == 0, done.stderr
+    john = json.loads((tmp_path / "john.json").read_text(encoding="utf-8"))
+    assert [w["text"] for w in john["words"]] == ["author", "of", "the", "danger", "trail", "philip", "steels", "etc",
+                                                   "bobby", "ripped", "the", "ledger"]
+    assert john["metadata"]["provenance"]["speaker"] == "john"
+    mary_start, mary_end = spans[1][1:]
+    assert not [p for p in john["phones"] if p["ipa"] not in ("sil", "") and p["end"] > mary_start + 0.05
+                and p["start"] < mary_end - 0.05]
+    wrong = cli("--speaker", "Carl")
+    assert wrong.returncode != 0 and "Its speakers are: John, Mary" in wrong.stderr
+    assert "Traceback" not in wrong.stderr
