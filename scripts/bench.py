@@ -82,16 +82,27 @@ def time_face(wav: Path, text_file: Path) -> dict:
     return {"prosody": t1 - t0, "curves": t2 - t1}
 
 
-def child_analyze(wav: str, text_file: str, jobs: int = 0) -> dict:
-    """(Child process.) Time one ``pipeline.run``; report seconds, method and peak RSS (MiB)."""
+def child_analyze(wav: str, text_file: str, jobs: int = 0, again: bool = False) -> dict:
+    """(Child process.) Time one ``pipeline.run``; report seconds, method and peak RSS (MiB).
+
+    ``again``: time a second run with other animation settings after a first one, both with
+    ``reuse_analysis`` (what the Blender add-on does when Generate is pressed again).
+    """
+    from dataclasses import replace
+
     from lipsync_addon.core import pipeline
     from lipsync_addon.core.types import PipelineConfig
 
     text = Path(text_file).read_text(encoding="utf-8") if text_file else ""
-    config = PipelineConfig(transcript=text, viseme_set="oculus", fps=24.0, jobs=jobs)
+    config = PipelineConfig(transcript=text, viseme_set="oculus", fps=24.0, jobs=jobs, reuse_analysis=again)
+    if again:
+        pipeline.run(wav, config)
+        config = replace(config, strength=0.7, smoothing=0.6, viseme_set="arkit")
     t0 = time.perf_counter()
     result = pipeline.run(wav, config)
     elapsed = time.perf_counter() - t0
+    if again and not result.provenance.get("analysis_reused"):
+        raise SystemExit("the second run did not reuse the analysis")
     return {
         "seconds": elapsed,
         "duration": result.duration,
@@ -167,13 +178,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="also time the procedural face layers (prosody + blink/brow/head curves)")
     parser.add_argument("--compare-jobs", action="store_true",
                         help="also run the analysis with 1 worker (shows what the second core brings)")
+    parser.add_argument("--again", action="store_true",
+                        help="also time Generate pressed again with other animation settings (analysis reused)")
     parser.add_argument("--child", choices=("analyze", "bake"), help=argparse.SUPPRESS)
     parser.add_argument("--wav", default="", help=argparse.SUPPRESS)
     parser.add_argument("--text-file", default="", help=argparse.SUPPRESS)
     parser.add_argument("--jobs", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child == "analyze":
-        print(json.dumps(child_analyze(args.wav, args.text_file, args.jobs)))
+        print(json.dumps(child_analyze(args.wav, args.text_file, args.jobs, args.again)))
         return 0
     if args.child == "bake":
         print(json.dumps(child_bake(args.bake_minutes, args.bake_fps)))
@@ -185,13 +198,15 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="lipsync_bench_") as tmp:
         wav, txt, duration = build_long_clip(Path(tmp))
         print(f"clip: {duration:.1f} s ({' + '.join(CLIPS)}, 16 kHz)")
-        modes = [("analysis, with transcript", str(txt), 0), ("analysis, no transcript", "", 0)]
+        modes = [("analysis, with transcript", str(txt), 0, False), ("analysis, no transcript", "", 0, False)]
         if args.compare_jobs:
-            modes += [("analysis, with transcript, 1 worker", str(txt), 1),
-                      ("analysis, no transcript, 1 worker", "", 1)]
-        for label, text_file, jobs in modes:
+            modes += [("analysis, with transcript, 1 worker", str(txt), 1, False),
+                      ("analysis, no transcript, 1 worker", "", 1, False)]
+        if args.again:
+            modes += [("generate again, other animation settings (with transcript)", str(txt), 0, True)]
+        for label, text_file, jobs, again in modes:
             runs = [_run_child(["--child", "analyze", "--wav", str(wav), "--text-file", text_file,
-                                "--jobs", str(jobs)])
+                                "--jobs", str(jobs), *(["--again"] if again else [])])
                     for _ in range(max(1, args.repeat))]
             best = min(runs, key=lambda r: r["seconds"])
             rows.append((label, f"{best['seconds']:.2f} s", f"{best['seconds'] / duration:.3f}x real time",

@@ -301,6 +301,7 @@ def prepare(
         language=language or "en",
         vosk_model=vosk_model,
         face=face,
+        reuse_analysis=True,  # generating again with other animation settings, or for another speaker: instant
     )
     target = enhanced.plan_target(full_audio, enhance) if enhance != "off" and add_sound_strip else None
     return GenerateRequest(

@@ -9,10 +9,14 @@ checks it between pieces of long clips).
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import platform
+import threading
+from collections import OrderedDict
 from dataclasses import asdict
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -27,9 +31,13 @@ from .types import (
     LipSyncResult,
     PipelineConfig,
     ProgressFn,
+    Recognizer,
     Transcript,
     no_progress,
 )
+
+if TYPE_CHECKING:
+    from .enhance import EnhanceReport
 
 #: Stage weights for progress (fractions of the whole run).
 _STAGES = {"load": 0.05, "analyse": 0.85, "animate": 0.10}
@@ -37,7 +45,9 @@ _STAGES = {"load": 0.05, "analyse": 0.85, "animate": 0.10}
 
 def config_hash(config: PipelineConfig) -> str:
     """Short stable hash of a config (for provenance and batch resumption)."""
-    blob = json.dumps(asdict(config), sort_keys=True, ensure_ascii=False).encode("utf-8")
+    settings = asdict(config)
+    settings.pop("reuse_analysis")  # how, not what: the result is the same
+    blob = json.dumps(settings, sort_keys=True, ensure_ascii=False).encode("utf-8")
     return hashlib.sha256(blob).hexdigest()[:12]
 
 
@@ -84,44 +94,21 @@ def run(
     progress(0.0, "loading audio")
     source = load_audio(audio) if isinstance(audio, str) else audio
     analysis = to_analysis(source)
-    enhance_report = None
-    if config.enhance and config.enhance != "off":
-        from .enhance import enhance_array
-
-        # measured (docs/enhance.md): noisy speech aligns on the enhanced signal, not on the input
-        progress(0.01, "enhancing audio")
-        cleaned, enhance_report = enhance_array(analysis.samples, analysis.rate, config.enhance, cancel=token)
-        analysis = Audio(cleaned, analysis.rate, analysis.source_path, analysis.source_rate, analysis.source_channels)
-    token.check()
-    noisy_note = ""
-    fallback = config.denoise_fallback and enhance_report is None and bool(text.strip())
-    if fallback:
-        analysis, noisy_note = _speech_under_noise(analysis, token)
-    progress(_STAGES["load"], "analysing speech")
-
     recognizer = get_recognizer(config.language, backend=config.backend, vosk_model=config.vosk_model)
-    if hasattr(recognizer, "jobs"):
-        recognizer.jobs = config.jobs  # type: ignore[attr-defined]
-    lo, span = _STAGES["load"], _STAGES["analyse"]
-    transcript = recognizer.transcribe(
-        analysis,
-        text,
-        progress=lambda f, s: progress(lo + span * f, s),
-        cancel=token,
-    )
-    token.check()
-    if (config.denoise_fallback and enhance_report is None and not fallback and transcript.method == "silence"
-            and _hidden_by_noise(analysis, token)):
-        noisy_note = (
-            "No speech was found, but a denoised copy of the clip has speech-like sound: if there is "
-            "dialogue under steady noise, give the line's transcript (it is then timed on a denoised copy) or turn "
-            "on Enhance Audio."
+    key = _analysis_key(analysis, text, config) if config.reuse_analysis else ""
+    cached = _CACHE.get(key) if key else None
+    if cached is not None:
+        analysis, transcript, noisy_note, enhance_report = cached
+        progress(_STAGES["load"] + _STAGES["analyse"], "analysis reused")
+    else:
+        analysis, transcript, noisy_note, enhance_report = _analyse(
+            analysis, text, config, recognizer, token=token, progress=progress
         )
-    if fallback and not noisy_note and _needs_retry(transcript.method):  # (not on an already denoised copy)
-        analysis, transcript = _retry_denoised(analysis, transcript, recognizer, text, token=token, progress=progress)
+        if key:
+            _CACHE.put(key, (analysis, transcript, noisy_note, enhance_report))
     if lines is not None:
         transcript = speakers.keep_speaker(transcript, lines, keep, config.language)
-    progress(lo + span, "animating")
+    progress(_STAGES["load"] + _STAGES["analyse"], "animating")
 
     segments = visemes.phones_to_visemes(transcript.phones)
     viseme_curves = animate.coarticulate(
@@ -143,6 +130,7 @@ def run(
         **({"speaker": config.speaker.strip()} if lines is not None else {}),
         "versions": _versions(),
         "config_hash": config_hash(config),
+        **({"analysis_reused": True} if cached is not None else {}),
     }
     return LipSyncResult(
         audio_path=source.source_path,
@@ -159,6 +147,117 @@ def run(
         face_curves=face_curves,
         face_channels=face_channels,
     )
+
+
+def _analyse(
+    analysis: Audio,
+    text: str,
+    config: PipelineConfig,
+    recognizer: Recognizer,
+    *,
+    token: CancelToken,
+    progress: ProgressFn,
+) -> tuple[Audio, Transcript, str, EnhanceReport | None]:
+    """Enhance (when asked), find the speech and time it: (signal analysed, transcript, note on noise or "",
+    enhancement report or None). ``analysis`` is the clip as mono 16 kHz."""
+    enhance_report = None
+    if config.enhance and config.enhance != "off":
+        from .enhance import enhance_array
+
+        # measured (docs/enhance.md): noisy speech aligns on the enhanced signal, not on the input
+        progress(0.01, "enhancing audio")
+        cleaned, enhance_report = enhance_array(analysis.samples, analysis.rate, config.enhance, cancel=token)
+        analysis = Audio(cleaned, analysis.rate, analysis.source_path, analysis.source_rate, analysis.source_channels)
+    token.check()
+    noisy_note = ""
+    fallback = config.denoise_fallback and enhance_report is None and bool(text.strip())
+    if fallback:
+        analysis, noisy_note = _speech_under_noise(analysis, token)
+    progress(_STAGES["load"], "analysing speech")
+
+    if hasattr(recognizer, "jobs"):
+        recognizer.jobs = config.jobs  # type: ignore[attr-defined]
+    lo, span = _STAGES["load"], _STAGES["analyse"]
+    transcript = recognizer.transcribe(
+        analysis,
+        text,
+        progress=lambda f, s: progress(lo + span * f, s),
+        cancel=token,
+    )
+    token.check()
+    if (config.denoise_fallback and enhance_report is None and not fallback and transcript.method == "silence"
+            and _hidden_by_noise(analysis, token)):
+        noisy_note = (
+            "No speech was found, but a denoised copy of the clip has speech-like sound: if there is "
+            "dialogue under steady noise, give the line's transcript (it is then timed on a denoised copy) or turn "
+            "on Enhance Audio."
+        )
+    if fallback and not noisy_note and _needs_retry(transcript.method):  # (not on an already denoised copy)
+        analysis, transcript = _retry_denoised(analysis, transcript, recognizer, text, token=token, progress=progress)
+    return analysis, transcript, noisy_note, enhance_report
+
+
+_Analysis = tuple[Audio, Transcript, str, "EnhanceReport | None"]
+
+
+class _AnalysisCache:
+    """The last few analyses of this process, by clip content and the settings that shape the analysis.
+
+    Generating again after changing only animation settings (strength, smoothing, breath, viseme set or
+    mapping, face motion) or for another speaker of the same script reuses the speech analysis instead
+    of running it again. Bounded by entry count and by the audio held (the analysed signal is kept for
+    the face layers). Entries are copied in and out, so no caller can change what another one gets.
+    """
+
+    def __init__(self, entries: int = 4, max_seconds: float = 1200.0) -> None:
+        self.entries = entries
+        self.max_seconds = max_seconds
+        self._items: OrderedDict[str, _Analysis] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> _Analysis | None:
+        """A copy of the analysis stored under ``key``, or None."""
+        with self._lock:
+            item = self._items.get(key)
+            if item is None:
+                return None
+            self._items.move_to_end(key)
+        return copy.deepcopy(item)
+
+    def put(self, key: str, item: _Analysis) -> None:
+        """Store a copy of ``item``; the oldest entries go when over the count or the audio budget."""
+        if item[0].duration > self.max_seconds:
+            return
+        item = copy.deepcopy(item)
+        with self._lock:
+            self._items[key] = item
+            self._items.move_to_end(key)
+            while len(self._items) > self.entries or (
+                    len(self._items) > 1 and sum(v[0].duration for v in self._items.values()) > self.max_seconds):
+                self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        """Forget every stored analysis."""
+        with self._lock:
+            self._items.clear()
+
+
+_CACHE = _AnalysisCache()
+
+
+def clear_analysis_cache() -> None:
+    """Forget the analyses kept for ``PipelineConfig.reuse_analysis`` (e.g. after changing backend settings)."""
+    _CACHE.clear()
+
+
+def _analysis_key(analysis: Audio, text: str, config: PipelineConfig) -> str:
+    """What an analysis depends on: the clip's samples (mono 16 kHz) and the analysis settings."""
+    digest = hashlib.sha1(usedforsecurity=False)
+    digest.update(np.ascontiguousarray(analysis.samples, dtype=np.float32).tobytes())
+    settings = [analysis.rate, text, config.language, config.backend, config.vosk_model, config.enhance,
+                config.denoise_fallback]
+    digest.update(json.dumps(settings).encode("utf-8"))
+    return digest.hexdigest()
 
 
 def _script(config: PipelineConfig) -> tuple[str, list[ScriptLine] | None, set[int]]:

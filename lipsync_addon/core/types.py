@@ -252,6 +252,9 @@ class PipelineConfig:
         denoise_fallback: with a transcript and enhance "off", time the line on a denoised copy when
             noise hides the speech from the VAD or makes the alignment fail (docs/enhance.md).
         face: procedural face layers (blink, brows, head, gaze, expression); all off by default.
+        reuse_analysis: keep the speech analysis in memory and reuse it when the same clip is analysed
+            again with the same transcript and analysis settings (only animation settings or the
+            speaker changed); the Blender add-on turns it on, one-shot commands leave it off.
     """
 
     transcript: str = ""
@@ -270,6 +273,7 @@ class PipelineConfig:
     enhance: str = "off"
     face: FaceConfig = field(default_factory=FaceConfig)
     denoise_fallback: bool = True
+    reuse_analysis: bool = False
 
 
 @dataclass

@@ -33,6 +33,16 @@ def addon():
     lipsync_addon.unregister()
 
 
+@pytest.fixture(autouse=True)
+def fresh_analyses():
+    """Each test analyses its clips itself (the add-on reuses analyses within a session)."""
+    from lipsync_addon.core import pipeline
+
+    pipeline.clear_analysis_cache()
+    yield
+    pipeline.clear_analysis_cache()
+
+
 @pytest.fixture
 def scene(addon):
     """An empty factory scene (24 fps, frames 1-250) with the add-on registered."""

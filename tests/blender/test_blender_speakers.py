@@ -61,6 +61,7 @@ def test_an_unknown_speaker_is_a_message_and_changes_nothing(scene, tmp_path):
     audio, _, _ = _track(tmp_path)
     obj = make_mesh("Carl", PRESET_SHAPE_KEYS["oculus"])
     report = api.generate("Carl", audio, transcript=SCRIPT)  # every line: Carl's own keys
+    assert "analysis_reused" not in report.result.provenance
     before = fcurve_snapshot(obj.data.shape_keys.animation_data.action, obj.data.shape_keys)
     with pytest.raises(api.TranscriptError, match="Its speakers are: JOHN, MARY"):
         api.generate("Carl", audio, transcript=SCRIPT, speaker="Carl")
@@ -93,3 +94,22 @@ def test_batch_script_takes_a_speaker_and_subtitles(scene, tmp_path):
     wrong = run_batch(*common, "--speaker", "Ann", "--out", str(tmp_path / "ann.blend"))
     assert wrong.returncode == 1 and "Its speakers are: JOHN, MARY" in wrong.stderr
     assert "Traceback" not in wrong.stderr and not (tmp_path / "ann.blend").exists()
+
+
+def test_generating_again_reuses_the_analysis(scene, tmp_path):
+    """Another speaker of the same script, or other animation settings: the speech is not analysed again."""
+    audio, _, _ = _track(tmp_path)
+    make_mesh("John", PRESET_SHAPE_KEYS["oculus"])
+    make_mesh("Mary", PRESET_SHAPE_KEYS["arkit"])
+    first = api.generate("John", audio, transcript=SCRIPT, speaker="John")
+    mary = api.generate("Mary", audio, transcript=SCRIPT, speaker="Mary", add_sound_strip=False)
+    softer = api.generate("John", audio, transcript=SCRIPT, speaker="John", strength=0.5)
+    assert "analysis_reused" not in first.result.provenance
+    assert mary.result.provenance["analysis_reused"] and softer.result.provenance["analysis_reused"]
+    assert [w.text for w in mary.result.transcript.words] == ["mary", "rolled", "the", "barrel"]
+    assert [(w.start, w.end) for w in softer.result.transcript.words] == [
+        (w.start, w.end) for w in first.result.transcript.words]
+    full, half = first.result.curves.channels["mouth_open"], softer.result.curves.channels["mouth_open"]
+    assert float(half.max()) < 0.75 * float(full.max())
+    other = api.generate("John", audio, transcript=SCRIPT.replace("barrel", "barrels"), speaker="John")
+    assert "analysis_reused" not in other.result.provenance  # another text: analysed again
