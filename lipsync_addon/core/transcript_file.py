@@ -108,9 +108,10 @@ def _script_lines(text: str, *, subtitles: bool) -> list[ScriptLine]:
         raw_lines, label = _cue_lines(text), _SPEAKER
     else:
         raw_lines = [ln for ln in text.replace("\r\n", "\n").replace("\r", "\n").split("\n") if ln.strip()]
-        if len(raw_lines) >= 2 and all(_ANY_SPEAKER.match(_DASH.sub("", ln)) for ln in raw_lines):
+        bare = [_DASH.sub("", _SOUND.sub(" ", _TAG.sub("", ln))).lstrip() for ln in raw_lines]
+        if len(raw_lines) >= 2 and all(_ANY_SPEAKER.match(ln) for ln in bare):
             label = _ANY_SPEAKER
-        elif any(_SPEAKER.match(_DASH.sub("", ln)) for ln in raw_lines):
+        elif any(_SPEAKER.match(ln) for ln in bare):
             label = _SPEAKER
         else:
             plain = " ".join(text.split())

@@ -64,6 +64,9 @@ def test_plain_text_scripts() -> None:
     assert script_lines("Note: the lid is open.") == [ScriptLine("", "Note: the lid is open.")]
     assert transcript_from_text("Note: the lid is open.\n") == "Note: the lid is open."
     assert speakers_of("Just a line, no speakers.") == []
+    # screenplay extensions: "ANNA (V.O.):", "Ben (whispering):"
+    assert script_lines("ANNA (V.O.): I knew.\nBen (whispering): Quiet.") == [ScriptLine("ANNA", "I knew."),
+                                                                             ScriptLine("Ben", "Quiet.")]
 
 
 def test_select_explains_a_missing_speaker() -> None:
