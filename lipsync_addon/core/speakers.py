@@ -122,7 +122,7 @@ def keep_speaker(transcript: Transcript, lines: list[ScriptLine], keep: set[int]
             "The speakers could not be told apart where no words were aligned: that speech moves this mouth too. "
             "Check that the transcript matches the clip."
         )
-    if not mine:
+    if words and not mine:
         warnings.append("None of this speaker's words could be aligned to the clip; the mouth stays at rest.")
     return Transcript([words[i] for i in mine], tile_phones(phones, transcript.duration), transcript.duration,
                       transcript.method, warnings)

@@ -116,7 +116,11 @@ def test_keep_speaker_without_words_keeps_the_speech_and_says_so() -> None:
     out = speakers.keep_speaker(loop, [ScriptLine("A", "mm"), ScriptLine("B", "hi")], {0}, "en")
     assert [p.ipa for p in out.phones] == ["sil", "m", "sil"]
     assert any("could not be told apart" in w for w in out.warnings)
-    assert any("None of this speaker's words" in w for w in out.warnings)
+    # the others' words aligned, none of this speaker's: said too
+    only_b = speakers.keep_speaker(_transcript(), [ScriptLine("A", "nothing"), ScriptLine("B", "hello hi bye")], {0},
+                                   "en")
+    assert not only_b.words and all(p.is_silence for p in only_b.phones)
+    assert any("None of this speaker's words" in w for w in only_b.warnings)
 
 
 def _scene() -> tuple[Audio, str, list[tuple[str, float, float]]]:
