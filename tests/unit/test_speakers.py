@@ -87,6 +87,12 @@ def test_words_find_their_lines_when_the_aligner_skips_or_spells_out_words() -> 
     # other languages keep their words (and accents do not matter)
     es = [ScriptLine("A", "¿Vienes esta noche?"), ScriptLine("B", "Quizá.")]
     assert speakers.word_lines(["vienes", "esta", "noche", "quiza"], es, "es") == [0, 0, 0, 1]
+    # Japanese has no spaces: the lines are segmented as the aligner segments the whole text
+    from lipsync_addon.core.recognize.espeak_align import tokenize
+
+    ja = [ScriptLine("A", "真っ昼間なのにキャンプの外れの"), ScriptLine("B", "電柱に電球がともっていた")]
+    words = [t.text for t in tokenize(" ".join(line.text for line in ja), "ja")]
+    assert speakers.word_lines(words, ja, "ja") == [0] * 6 + [1] * 4
 
 
 def _transcript() -> Transcript:
