@@ -141,7 +141,7 @@ def run(
         mapping=mapping,
         curves=curves,
         viseme_curves=viseme_curves,
-        warnings=([noisy_note] if noisy_note else []) + list(transcript.warnings)
+        warnings=([noisy_note] if noisy_note else []) + _speakers_hint(config, lines) + list(transcript.warnings)
         + (list(enhance_report.warnings) if enhance_report else []),
         provenance=provenance | ({"enhance": enhance_report.to_dict()} if enhance_report else {}),
         face_curves=face_curves,
@@ -273,6 +273,17 @@ def _script(config: PipelineConfig) -> tuple[str, list[ScriptLine] | None, set[i
         return transcript_from_text(config.transcript), None, set()
     lines, keep = speakers.select(config.transcript, config.speaker)
     return " ".join(line.text for line in lines), lines, keep
+
+
+def _speakers_hint(config: PipelineConfig, lines: list[ScriptLine] | None) -> list[str]:
+    """A hint when the transcript names several speakers and every line is animated."""
+    if lines is not None or not config.transcript.strip():
+        return []
+    names = speakers.speakers(config.transcript)
+    if len(names) < 2:
+        return []
+    return [f"The transcript names several speakers ({', '.join(names[:6])}): every line moves this mouth. "
+            "Set the Speaker to animate one character's lines only."]
 
 
 def _denoised_copy(samples: np.ndarray, rate: int, token: CancelToken) -> np.ndarray | None:

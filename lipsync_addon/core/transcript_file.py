@@ -26,6 +26,8 @@ _TIMING = re.compile(r"^\s*(\d+:)?\d{1,2}:\d{2}[,.]\d{1,3}\s*-->\s*(\d+:)?\d{1,2
 _TAG = re.compile(r"<[^>]*>|\{\\[^}]*\}")
 _SOUND = re.compile(r"\[[^\]]*\]|\([^)]*\)|[♪♫#]")
 _SPEAKER = re.compile(r"^\s*([A-Z][A-Z0-9 .'\-]{0,30}):\s+")
+#: In plain text a capital label needs two characters: "I: ..." or "A: ..." stay spoken words.
+_PLAIN_SPEAKER = re.compile(r"^\s*([A-Z][A-Z0-9 .'\-]{1,30}):\s+")
 #: A label in any case (``Anna:``), trusted only in a plain-text script where every line has one.
 _ANY_SPEAKER = re.compile(r"^\s*([^\W\d_][\w .'\-]{0,30}?):\s+")
 _VOICE = re.compile(r"<v(?:\.[\w.\-]+)?\s+([^>]+)>")
@@ -111,8 +113,8 @@ def _script_lines(text: str, *, subtitles: bool) -> list[ScriptLine]:
         bare = [_DASH.sub("", _SOUND.sub(" ", _TAG.sub("", ln))).lstrip() for ln in raw_lines]
         if len(raw_lines) >= 2 and all(_ANY_SPEAKER.match(ln) for ln in bare):
             label = _ANY_SPEAKER
-        elif any(_SPEAKER.match(ln) for ln in bare):
-            label = _SPEAKER
+        elif any(_PLAIN_SPEAKER.match(ln) for ln in bare):
+            label = _PLAIN_SPEAKER
         else:
             plain = " ".join(text.split())
             return [ScriptLine("", plain)] if plain else []

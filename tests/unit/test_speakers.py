@@ -64,6 +64,7 @@ def test_plain_text_scripts() -> None:
     assert script_lines("Note: the lid is open.") == [ScriptLine("", "Note: the lid is open.")]
     assert transcript_from_text("Note: the lid is open.\n") == "Note: the lid is open."
     assert speakers_of("Just a line, no speakers.") == []
+    assert script_lines("I: think so.") == [ScriptLine("", "I: think so.")]  # a one-letter capital "label" is text
     # screenplay extensions: "ANNA (V.O.):", "Ben (whispering):"
     assert script_lines("ANNA (V.O.): I knew.\nBen (whispering): Quiet.") == [ScriptLine("ANNA", "I knew."),
                                                                              ScriptLine("Ben", "Quiet.")]
@@ -152,11 +153,13 @@ def _speech_in(result: Transcript, start: float, end: float) -> float:
 def test_one_speaker_of_a_real_dialogue_track(backend: str) -> None:
     audio, script, spans = _scene()
     everyone = pipeline.run(audio, PipelineConfig(transcript=script, backend=backend, viseme_set="oculus"))
+    assert any("names several speakers (JOHN, MARY)" in w for w in everyone.warnings)
     assert [w.text for w in everyone.transcript.words][8:] == ["mary", "rolled", "the", "barrel", "bobby", "ripped",
                                                                "the", "ledger"]
     mary = pipeline.run(audio, PipelineConfig(transcript=script, speaker="Mary", backend=backend,
                                               viseme_set="oculus"))
     assert [w.text for w in mary.transcript.words] == ["mary", "rolled", "the", "barrel"]
+    assert not any("names several speakers" in w for w in mary.warnings)
     for who, start, end in spans:
         speech = _speech_in(mary.transcript, start, end)
         assert (speech > 0.8) if who == "MARY" else (speech == 0.0), (who, speech)
