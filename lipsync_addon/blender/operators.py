@@ -62,7 +62,9 @@ def build_request(context: Any, op: Any) -> api.GenerateRequest:
     viseme_set, speaker = "auto", ""
     bones = properties.object_bone_options(obj) if obj is not None else None
     if obj is not None and getattr(obj, "lipsync", None) is not None:
-        viseme_set, speaker = obj.lipsync.viseme_set or "auto", obj.lipsync.speaker.strip()
+        viseme_set = obj.lipsync.viseme_set or "auto"
+        # the panel hides Speaker when the transcript source is None: a value left there does not apply
+        speaker = obj.lipsync.speaker.strip() if op.transcript or settings.transcript_source != "NONE" else ""
         for viseme, targets in properties.object_mapping_overrides(obj).items():
             mapping[viseme] = targets
     return api.prepare(

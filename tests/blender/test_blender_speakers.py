@@ -48,6 +48,11 @@ def test_each_character_speaks_its_own_lines(scene, tmp_path):
     assert properties._script_speakers(john.lipsync, bpy.context, "ar") == ["MARY"]
     for obj in (john, mary):
         assert bpy.ops.lipsync.generate(object_name=obj.name) == {"FINISHED"}
+    # a Speaker left on a character while the transcript is None (the field is hidden then) does not apply
+    settings.transcript_source = "NONE"
+    extra = make_mesh("Extra", PRESET_SHAPE_KEYS["oculus"])
+    extra.lipsync.speaker = "MARY"
+    assert bpy.ops.lipsync.generate(object_name="Extra") == {"FINISHED"}
     john_frames = np.arange(1 + 0.5 * fps, 1 + 3.3 * fps)  # inside John's line
     mary_frames = np.arange(1 + (mary_start + 0.3) * fps, 1 + (mary_end - 0.3) * fps)
     assert max(_open(john, f) for f in john_frames) > 0.5 and max(_open(john, f) for f in mary_frames) < 0.02
