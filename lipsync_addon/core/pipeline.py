@@ -47,6 +47,8 @@ def config_hash(config: PipelineConfig) -> str:
     """Short stable hash of a config (for provenance and batch resumption)."""
     settings = asdict(config)
     settings.pop("reuse_analysis")  # how, not what: the result is the same
+    if not config.speaker:
+        settings.pop("speaker")  # so configs from before the option keep their hash (batch resumption)
     blob = json.dumps(settings, sort_keys=True, ensure_ascii=False).encode("utf-8")
     return hashlib.sha256(blob).hexdigest()[:12]
 
