@@ -106,6 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument("--jobs", type=int, default=0, help="worker processes for long clips (0 = all cores)")
     an.add_argument("--format", choices=("json", "rhubarb"), default="json", help="output format")
     an.add_argument("--textgrid", metavar="FILE", help="also write word/phone alignment as a Praat TextGrid")
+    an.add_argument("--subtitles", metavar="FILE",
+                    help="also write the transcript's lines timed by the alignment as subtitles (.srt, or .vtt), "
+                    "speakers kept")
     an.add_argument("-o", "--output", help="output file (default: stdout)")
     an.add_argument("--progress", choices=("none", "text", "json"), default="none",
                     help="progress on stderr; 'json' prints one JSON object per line")
@@ -137,6 +140,8 @@ def analyze(args: argparse.Namespace) -> int:
     transcript = args.transcript or ""
     if args.text:
         transcript = read_script_file(args.text)  # the pipeline reads subtitles and speaker labels
+    if args.subtitles and not transcript.strip():
+        raise LipSyncError("--subtitles needs the transcript (--text FILE or --transcript): its lines are the cues.")
     if args.speaker and not transcript.strip():
         raise LipSyncError("--speaker needs the script: give --text FILE (or --transcript) with the speakers' lines.")
     custom = load_custom_mapping(args.mapping) if args.mapping else {}
@@ -173,6 +178,10 @@ def analyze(args: argparse.Namespace) -> int:
     else:
         json.dump(payload, sys.stdout, ensure_ascii=False, indent=1)
         sys.stdout.write("\n")
+    if args.subtitles:
+        from .core.export.subtitles import write_subtitles
+
+        write_subtitles(result.lines, args.subtitles)
     if args.textgrid:
         from .core.textgrid import Interval, Tier, write_textgrid
 

@@ -23,7 +23,7 @@ import numpy as np
 from . import animate, speakers, visemes
 from .audio import detect_speech, load_audio, to_analysis
 from .recognize import get_recognizer
-from .transcript_file import ScriptLine, transcript_from_text
+from .transcript_file import ScriptLine, script_lines, sentences, transcript_from_text
 from .types import (
     Audio,
     CancelToken,
@@ -108,6 +108,8 @@ def run(
         )
         if key:
             _CACHE.put(key, (analysis, transcript, noisy_note, enhance_report))
+    timed = _timed_lines(config.transcript) if text.strip() else []
+    line_timings = speakers.line_times(transcript, timed, config.language) if timed else []
     if lines is not None:
         transcript = speakers.keep_speaker(transcript, lines, keep, config.language)
     progress(_STAGES["load"] + _STAGES["analyse"], "animating")
@@ -148,6 +150,7 @@ def run(
         provenance=provenance | ({"enhance": enhance_report.to_dict()} if enhance_report else {}),
         face_curves=face_curves,
         face_channels=face_channels,
+        lines=line_timings,
     )
 
 
@@ -275,6 +278,14 @@ def _script(config: PipelineConfig) -> tuple[str, list[ScriptLine] | None, set[i
         return transcript_from_text(config.transcript), None, set()
     lines, keep = speakers.select(config.transcript, config.speaker)
     return " ".join(line.text for line in lines), lines, keep
+
+
+def _timed_lines(transcript: str) -> list[ScriptLine]:
+    """The lines to time: a script's lines or subtitle cues, else the text's sentences."""
+    lines = script_lines(transcript)
+    if len(lines) == 1 and not lines[0].speaker:
+        return [ScriptLine("", s) for s in sentences(lines[0].text)]
+    return lines
 
 
 def _speakers_hint(config: PipelineConfig, lines: list[ScriptLine] | None) -> list[str]:

@@ -25,7 +25,7 @@ import unicodedata
 
 from .recognize.timeline import tile_phones
 from .transcript_file import ScriptLine, script_lines, speaker_key, speakers
-from .types import Phone, Transcript, TranscriptError
+from .types import LineTiming, Phone, Transcript, TranscriptError
 
 
 def select(text: str, speaker: str) -> tuple[list[ScriptLine], set[int]]:
@@ -89,6 +89,20 @@ def word_lines(words: list[str], lines: list[ScriptLine], language: str) -> list
         before = bisect.bisect_left(known, i) - 1
         out.append(out[known[before]] if before >= 0 else int(found[known[0]]))  # type: ignore[arg-type]
     return out
+
+
+def line_times(transcript: Transcript, lines: list[ScriptLine], language: str) -> list[LineTiming]:
+    """Each line's span in the clip: its first aligned word's start to its last aligned word's end (s).
+
+    Lines none of whose words were aligned are left out. ``transcript`` is the alignment of every line.
+    """
+    owner = word_lines([w.text for w in transcript.words], lines, language)
+    spans: dict[int, list[float]] = {}
+    for word, line in zip(transcript.words, owner, strict=True):
+        if line >= 0:
+            span = spans.setdefault(line, [word.start, word.end])
+            span[0], span[1] = min(span[0], word.start), max(span[1], word.end)
+    return [LineTiming(lines[i].speaker, lines[i].text, start, end) for i, (start, end) in sorted(spans.items())]
 
 
 def keep_speaker(transcript: Transcript, lines: list[ScriptLine], keep: set[int], language: str) -> Transcript:

@@ -127,6 +127,20 @@ def _script_lines(text: str, *, subtitles: bool) -> list[ScriptLine]:
     return out
 
 
+def sentences(text: str) -> list[str]:
+    """``text`` cut after sentence ends (``.``, ``!``, ``?``, ``…`` and their CJK forms) followed by a space
+    or the end; pieces without letters or digits join the one before."""
+    out: list[str] = []
+    for piece in re.split(r"(?<=[.!?…。！？])\s+|(?<=[。！？])", " ".join(text.split())):
+        if not piece.strip():
+            continue
+        if out and not any(c.isalnum() for c in piece):
+            out[-1] += " " + piece
+        else:
+            out.append(piece.strip())
+    return out
+
+
 def speakers(text: str) -> list[str]:
     """The named speakers of a transcript, subtitles or script, in order of their first line."""
     seen: dict[str, str] = {}

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 import numpy as np
 
 #: Version of the JSON cue format written by :mod:`lipsync_addon.core.export.cues`.
-CUE_FORMAT_VERSION = "1.1"
+CUE_FORMAT_VERSION = "1.2"
 
 #: Default coarticulation smoothing (0 crisp .. 1 very smooth). 0.3 rather than the middle: on real
 #: talking-face video (scripts/eval_sync.py) lip aperture follows crisper curves better (r 0.612 at
@@ -287,6 +287,7 @@ class LipSyncResult:
     serious in [0, 1]; head_pitch/yaw/roll and eye_yaw/pitch in radians) when a face layer is on;
     the shape-key ones are also merged into ``curves`` under the rig's names, listed per layer in
     ``face_channels`` (an expression key the lip sync also drives is added onto the lip curve).
+    ``lines`` times every line of the transcript (all speakers, also when one speaker is animated).
     """
 
     audio_path: str
@@ -301,6 +302,18 @@ class LipSyncResult:
     provenance: dict[str, Any] = field(default_factory=dict)
     face_curves: Curves | None = None
     face_channels: dict[str, list[str]] = field(default_factory=dict)
+    #: the transcript's lines (script lines, subtitle cues, else sentences) with their aligned times
+    lines: list[LineTiming] = field(default_factory=list)
+
+
+@dataclass
+class LineTiming:
+    """A line of the transcript as spoken: from its first aligned word's start to its last word's end (s)."""
+
+    speaker: str
+    text: str
+    start: float
+    end: float
 
 
 class Recognizer(Protocol):

@@ -9,9 +9,10 @@ import pytest
 
 from lipsync_addon.core import pipeline, speakers
 from lipsync_addon.core.audio import load_audio, to_analysis
-from lipsync_addon.core.transcript_file import ScriptLine, script_lines, transcript_from_text
+from lipsync_addon.core.export.subtitles import to_srt, to_vtt
+from lipsync_addon.core.transcript_file import ScriptLine, script_lines, sentences, transcript_from_text
 from lipsync_addon.core.transcript_file import speakers as speakers_of
-from lipsync_addon.core.types import Audio, Phone, PipelineConfig, Transcript, TranscriptError, Word
+from lipsync_addon.core.types import Audio, LineTiming, Phone, PipelineConfig, Transcript, TranscriptError, Word
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data"
@@ -166,6 +167,11 @@ def test_one_speaker_of_a_real_dialogue_track(backend: str) -> None:
     # her words keep the timing they have when every line is animated
     assert [(w.start, w.end) for w in mary.transcript.words] == [(w.start, w.end) for w in
                                                                  everyone.transcript.words[8:12]]
+    # every line is timed (all speakers), inside its recording
+    assert [(line.speaker, line.text) for line in mary.lines] == [(who, text) for who, text in
+                                                                  (ln.split(": ", 1) for ln in script.splitlines())]
+    for line, (_, start, end) in zip(mary.lines, spans, strict=True):
+        assert start - 0.05 <= line.start < line.end <= end + 0.05
     # her mouth rests while John talks
     t = mary.curves.times
     john = (t > spans[0][1] + 0.2) & (t < spans[0][2] - 0.2)
@@ -201,6 +207,32 @@ def test_cli_speaker_from_webvtt_subtitles(tmp_path: Path) -> None:
     mary_start, mary_end = spans[1][1:]
     assert not [p for p in john["phones"] if p["ipa"] not in ("sil", "") and p["end"] > mary_start + 0.05
                 and p["start"] < mary_end - 0.05]
+    both = cli("--speaker", "Mary", "--subtitles", str(tmp_path / "timed.vtt"), "-o", str(tmp_path / "mary.json"))
+    assert both.returncode == 0, both.stderr
+    timed = script_lines((tmp_path / "timed.vtt").read_text(encoding="utf-8"))
+    assert [line.speaker for line in timed] == ["John", "Mary", "John"]
+    mary = json.loads((tmp_path / "mary.json").read_text(encoding="utf-8"))
+    assert [line["speaker"] for line in mary["lines"]] == ["John", "Mary", "John"] and mary["version"] == "1.2"
+    for line, (_, start, end) in zip(mary["lines"], spans, strict=True):
+        assert start - 0.05 <= line["start"] < line["end"] <= end + 0.05
     wrong = cli("--speaker", "Carl")
     assert wrong.returncode != 0 and "Its speakers are: John, Mary" in wrong.stderr
     assert "Traceback" not in wrong.stderr
+
+
+def test_line_times_sentences_and_subtitle_files() -> None:
+    lines = [ScriptLine("ANNA", "Hello."), ScriptLine("BEN", "Hi."), ScriptLine("ANNA", "Bye!"),
+             ScriptLine("", "Never")]
+    timed = speakers.line_times(_transcript(), lines, "en")  # "Never" has no aligned word: left out
+    assert timed == [LineTiming("ANNA", "Hello.", 0.1, 0.5), LineTiming("BEN", "Hi.", 1.0, 1.3),
+                     LineTiming("ANNA", "Bye!", 2.0, 2.4)]
+    srt = to_srt([*timed, LineTiming("", "A long one.", 3723.0, 3725.5)])
+    assert srt.startswith("1\n00:00:00,100 --> 00:00:00,500\nANNA: Hello.\n\n2\n")
+    assert "4\n01:02:03,000 --> 01:02:05,500\nA long one.\n" in srt
+    vtt = to_vtt(timed)
+    assert vtt.startswith("WEBVTT\n\n00:00:00.100 --> 00:00:00.500\n<v ANNA>Hello.\n")
+    for text in (srt, vtt):  # what we write reads back as the same lines
+        assert script_lines(text)[:3] == lines[:3]
+    assert sentences("Hi there. How are you?  Fine... thanks! 3.5 kg — ok") == [
+        "Hi there.", "How are you?", "Fine...", "thanks!", "3.5 kg — ok"]
+    assert sentences("真っ昼間だった。電球がともっていた。") == ["真っ昼間だった。", "電球がともっていた。"]

@@ -1,7 +1,8 @@
 """Cue files: the project's versioned JSON and Rhubarb Lip Sync-compatible JSON.
 
 Versioned format (``format`` = "lipsync-cues", ``version`` = :data:`CUE_FORMAT_VERSION`):
-metadata, words, phones (IPA), visemes, mapping, curves (times + every channel, mouth_open
+metadata, words, phones (IPA), visemes, lines (the transcript's lines with their aligned times, added in
+1.2), mapping, curves (times + every channel, mouth_open
 and tongue_up included), canonical viseme curves, face_curves (when a face layer is on; head and
 eye angles in signed radians) and warnings. Times are seconds; numbers are rounded to 4
 decimals. See docs/cli.md and docs/visemes.md.
@@ -82,7 +83,7 @@ def to_cue_dict(result: LipSyncResult, *, decimals: int = 4, include_viseme_curv
 
     Returns:
         A dict of JSON types only: ``format``, ``version``, ``metadata`` (audio path, duration in
-        s, viseme set, fps, method, provenance), ``words``, ``phones`` (IPA), ``visemes``,
+        s, viseme set, fps, method, provenance), ``words``, ``phones`` (IPA), ``visemes``, ``lines``,
         ``mapping``, ``curves`` (``fps``, ``times``, ``channels``), optionally ``viseme_curves``,
         and ``warnings``.
     """
@@ -128,6 +129,11 @@ def to_cue_dict(result: LipSyncResult, *, decimals: int = 4, include_viseme_curv
                 "weight": _round(s.weight, decimals),
             }
             for s in result.visemes
+        ],
+        "lines": [
+            {"speaker": line.speaker, "text": line.text, "start": _round(line.start, decimals),
+             "end": _round(line.end, decimals)}
+            for line in result.lines
         ],
         "mapping": {v: {c: _round(w, decimals) for c, w in m.items()} for v, m in result.mapping.items()},
         "curves": _curves_dict(result.curves, decimals),
