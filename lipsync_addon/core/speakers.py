@@ -73,6 +73,8 @@ def word_lines(words: list[str], lines: list[ScriptLine], language: str) -> list
             line_words.append(_fold(token.text))
             line_of.append(i)
     ours = [_fold(w) for w in words]
+    if ours == line_words:  # every word aligned, as written: the usual case, and linear time
+        return list(line_of)
     found: list[int | None] = [None] * len(ours)
     matcher = difflib.SequenceMatcher(None, line_words, ours, autojunk=False)
     for block in matcher.get_matching_blocks():
