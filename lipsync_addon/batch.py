@@ -63,6 +63,7 @@ class BatchOptions:
         glb: export ``<line>.glb`` (template mode).
         fbx: export ``<line>.fbx`` (template mode).
         blend: save ``<line>.blend`` (template mode).
+        pronunciations: the user's pronunciations (word -> ARPAbet or "= respelling", docs/pronunciations.md).
     """
 
     formats: list[str] = field(default_factory=lambda: ["json"])
@@ -77,10 +78,14 @@ class BatchOptions:
     glb: bool = False
     fbx: bool = False
     blend: bool = False
+    pronunciations: dict[str, str] = field(default_factory=dict)
 
     def digest(self) -> str:
         """Short hash of the options (a change re-processes every line)."""
-        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
+        settings = asdict(self)
+        if not settings["pronunciations"]:
+            settings.pop("pronunciations")  # so batches from before the option resume
+        return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
 
 
 @dataclass
@@ -219,7 +224,7 @@ def _analyze(line: Line, transcript: str, options: BatchOptions) -> Any:
 
     config = PipelineConfig(transcript=transcript, viseme_set=options.viseme_set, fps=options.fps,
                             strength=options.strength, smoothing=options.smoothing, breath=options.breath,
-                            jobs=1)
+                            pronunciations=options.pronunciations, jobs=1)
     return pipeline.run(line.audio, config)
 
 
@@ -244,7 +249,7 @@ def _bake_with_template(line: Line, transcript: str, outputs: list[str], options
     return blender_export.bake_line_into_template(
         options.template, options.object_name, line.audio, transcript=transcript,
         strength=options.strength, smoothing=options.smoothing, breath=options.breath,
-        viseme_set=options.viseme_set,
+        viseme_set=options.viseme_set, pronunciations=options.pronunciations,
         blend_path=wanted.get(".blend", ""), glb_path=wanted.get(".glb", ""), fbx_path=wanted.get(".fbx", ""),
     )  # fmt: skip
 

@@ -89,6 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument("--speaker", metavar="NAME", default="",
                     help="with a script or subtitles naming their speakers (ANNA: ..., <v Anna>): animate only "
                     "this speaker's lines; the others' speech is rest for this mouth (docs/speakers.md)")
+    an.add_argument("--dict", metavar="FILE", default="",
+                    help="pronunciation dictionary: how names and invented words are said, one per line "
+                    "('Xalatath Z AA1 L AH0 T AE2 TH' or 'Hermione = her my oh nee'; docs/pronunciations.md)")
     an.add_argument("--viseme-set", default="oculus",
                     help="viseme set for the curves: oculus, arkit, vrm, vroid, vrchat, rhubarb, preston_blair")
     an.add_argument("--lang", default="en", help="language, ISO 639 code (en, en-gb, es, ja, ...; docs/languages.md)")
@@ -145,9 +148,13 @@ def analyze(args: argparse.Namespace) -> int:
     if args.speaker and not transcript.strip():
         raise LipSyncError("--speaker needs the script: give --text FILE (or --transcript) with the speakers' lines.")
     custom = load_custom_mapping(args.mapping) if args.mapping else {}
+    from .core import pronunciations
+
+    user_prons = pronunciations.read(args.dict) if args.dict else {}
     config = PipelineConfig(
         transcript=transcript,
         speaker=args.speaker,
+        pronunciations=user_prons,
         language=args.lang,
         backend=args.backend,
         vosk_model=args.vosk_model,

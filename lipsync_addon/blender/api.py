@@ -198,6 +198,17 @@ def read_script_file(path: str) -> str:
     return transcript_file.read_script_file(bpy.path.abspath(path))
 
 
+def read_pronunciations(path: str) -> dict[str, str]:
+    """A pronunciation dictionary file (``//`` = .blend-relative) for ``generate(pronunciations=...)``.
+
+    Raises:
+        TranscriptError: unreadable file or a bad line (with its number).
+    """
+    from ..core import pronunciations
+
+    return pronunciations.read(bpy.path.abspath(path))
+
+
 def load_custom_mapping(path: str) -> dict[str, dict[str, float]]:
     """Load a user mapping JSON (see ``core.visemes.load_custom_mapping``); ``//`` paths are .blend-relative.
 
@@ -226,6 +237,7 @@ def prepare(
     *,
     transcript: str = "",
     speaker: str = "",
+    pronunciations: dict[str, str] | None = None,
     viseme_set: str = "auto",
     start_frame: int | None = None,
     strength: float = DEFAULT_STRENGTH,
@@ -289,6 +301,7 @@ def prepare(
     config = PipelineConfig(
         transcript=transcript or "",
         speaker=speaker,
+        pronunciations=dict(pronunciations or {}),
         # With a custom mapping the core merges it over the user's choice again (set "custom").
         viseme_set=set_name,
         channel_names=channel_names,
@@ -606,6 +619,7 @@ def generate(
     *,
     transcript: str = "",
     speaker: str = "",
+    pronunciations: dict[str, str] | None = None,
     viseme_set: str = "auto",
     start_frame: int | None = None,
     strength: float = DEFAULT_STRENGTH,
@@ -631,6 +645,8 @@ def generate(
             or a script with speaker labels (``ANNA: ...``).
         speaker: with a transcript that names its speakers, only this speaker's lines move the mouth; the
             others' speech is rest (docs/speakers.md). "" animates every line.
+        pronunciations: how names and invented words are said, word -> ARPAbet phones or "= respelling"
+            (``read_pronunciations(path)`` reads a dictionary file; docs/pronunciations.md).
         viseme_set: "auto" (detect from shape-key names) or a preset name.
         start_frame: frame where the clip starts (None: its existing strip's frame, else scene start).
         strength: amplitude multiplier in [0, 2].
@@ -665,6 +681,7 @@ def generate(
         audio_path,
         transcript=transcript,
         speaker=speaker,
+        pronunciations=pronunciations,
         viseme_set=viseme_set,
         start_frame=start_frame,
         strength=strength,

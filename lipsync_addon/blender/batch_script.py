@@ -52,6 +52,8 @@ def parse_args(args: list[str]) -> argparse.Namespace:
     parser.add_argument("--speaker", default="",
                         help="with a script or subtitles that name their speakers (ANNA: ..., <v Anna>): animate "
                         "only this speaker's lines (docs/speakers.md)")
+    parser.add_argument("--dict", default="",
+                        help="pronunciation dictionary for names and invented words (docs/pronunciations.md)")
     parser.add_argument("--viseme-set", default="auto", help="auto (detect from shape-key names) or a preset name")
     parser.add_argument("--start-frame", type=int, default=None, help="frame where the clip starts")
     parser.add_argument("--sync-to", metavar="REF",
@@ -196,6 +198,7 @@ def _run(opts: argparse.Namespace, bpy: Any, api: Any, LipSyncError: type[Except
             str(Path(opts.audio).resolve()) if not opts.audio.startswith("//") else opts.audio,
             transcript=transcript,
             speaker=opts.speaker,
+            pronunciations=api.read_pronunciations(opts.dict) if opts.dict else None,
             viseme_set=opts.viseme_set,
             start_frame=start_frame,
             **{k: v for k, v in (("strength", opts.strength), ("smoothing", opts.smoothing),

@@ -59,6 +59,8 @@ def build_request(context: Any, op: Any) -> api.GenerateRequest:
     transcript = op.transcript or properties.scene_script_text(settings)
 
     mapping = api.load_custom_mapping(preferences.custom_mapping_path(context))
+    dictionary = preferences.pronunciations_path(context)
+    user_prons = api.read_pronunciations(dictionary) if dictionary else {}
     viseme_set, speaker = "auto", ""
     bones = properties.object_bone_options(obj) if obj is not None else None
     if obj is not None and getattr(obj, "lipsync", None) is not None:
@@ -72,6 +74,7 @@ def build_request(context: Any, op: Any) -> api.GenerateRequest:
         audio_path,
         transcript=transcript,
         speaker=speaker,
+        pronunciations=user_prons,
         viseme_set=viseme_set,
         start_frame=start_frame,
         strength=settings.strength,

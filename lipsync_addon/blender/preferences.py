@@ -22,6 +22,13 @@ class LIPSYNC_AP_preferences(bpy.types.AddonPreferences):
         description='JSON file {"viseme": {"shape key": weight}} overriding the preset mapping for every rig',
     )
 
+    pronunciations_path: StringProperty(
+        name="Pronunciation Dictionary",
+        subtype="FILE_PATH",
+        description="How names and invented words are said, one per line: 'Xalatath Z AA1 L AH0 T AE2 TH' (ARPAbet) "
+        "or 'Hermione = her my oh nee' (sounds like); see docs/pronunciations.md",
+    )
+
     vosk_model_dir: StringProperty(
         name="Vosk Model Folder",
         subtype="DIR_PATH",
@@ -32,6 +39,7 @@ class LIPSYNC_AP_preferences(bpy.types.AddonPreferences):
     def draw(self, context: Any) -> None:
         layout = self.layout
         layout.prop(self, "custom_mapping_path")
+        layout.prop(self, "pronunciations_path")
         layout.prop(self, "vosk_model_dir")
 
 
@@ -46,6 +54,12 @@ def custom_mapping_path(context: Any = None) -> str:
     """Path of the user mapping JSON from the preferences ("" if unset or not enabled)."""
     prefs = get_preferences(context)
     return str(prefs.custom_mapping_path) if prefs is not None else ""
+
+
+def pronunciations_path(context: Any = None) -> str:
+    """Path of the user pronunciation dictionary from the preferences ("" if unset or not enabled)."""
+    prefs = get_preferences(context)
+    return str(prefs.pronunciations_path) if prefs is not None else ""
 
 
 def vosk_model_dir(context: Any = None) -> str:

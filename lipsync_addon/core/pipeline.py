@@ -47,8 +47,9 @@ def config_hash(config: PipelineConfig) -> str:
     """Short stable hash of a config (for provenance and batch resumption)."""
     settings = asdict(config)
     settings.pop("reuse_analysis")  # how, not what: the result is the same
-    if not config.speaker:
-        settings.pop("speaker")  # so configs from before the option keep their hash (batch resumption)
+    for name in ("speaker", "pronunciations"):  # unset: configs from before these options keep their hash
+        if not settings[name]:
+            settings.pop(name)
     blob = json.dumps(settings, sort_keys=True, ensure_ascii=False).encode("utf-8")
     return hashlib.sha256(blob).hexdigest()[:12]
 
@@ -182,6 +183,8 @@ def _analyse(
 
     if hasattr(recognizer, "jobs"):
         recognizer.jobs = config.jobs  # type: ignore[attr-defined]
+    if hasattr(recognizer, "pronunciations"):
+        recognizer.pronunciations = dict(config.pronunciations)  # type: ignore[attr-defined]
     lo, span = _STAGES["load"], _STAGES["analyse"]
     transcript = recognizer.transcribe(
         analysis,
@@ -260,7 +263,7 @@ def _analysis_key(analysis: Audio, text: str, config: PipelineConfig) -> str:
     digest = hashlib.sha1(usedforsecurity=False)
     digest.update(np.ascontiguousarray(analysis.samples, dtype=np.float32).tobytes())
     settings = [analysis.rate, text, config.language, config.backend, config.vosk_model, config.enhance,
-                config.denoise_fallback]
+                config.denoise_fallback, sorted(config.pronunciations.items())]
     digest.update(json.dumps(settings).encode("utf-8"))
     return digest.hexdigest()
 

@@ -235,6 +235,8 @@ class PipelineConfig:
             recognize speech.
         speaker: with a script naming its speakers, only this speaker's lines move the mouth (the
             others' speech is silence for this rig); "" animates every line (docs/speakers.md).
+        pronunciations: the user's pronunciations, word -> ARPAbet phones or "= respelling"
+            (:mod:`lipsync_addon.core.pronunciations`, docs/pronunciations.md).
         language: ISO 639 code ("en", "en-gb", "es", "ja", ...); see docs/languages.md.
         backend: speech backend, "auto" (by language/transcript/model), "pocketsphinx", "espeak", "vosk".
         vosk_model: Vosk model folder for recognition without a transcript ("" = none).
@@ -259,6 +261,7 @@ class PipelineConfig:
 
     transcript: str = ""
     speaker: str = ""
+    pronunciations: dict[str, str] = field(default_factory=dict)
     language: str = "en"
     backend: str = "auto"
     vosk_model: str = ""

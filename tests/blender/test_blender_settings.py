@@ -152,3 +152,26 @@ def test_packed_sounds_with_the_same_file_name_get_their_own_copies(scene):
     stamp = os.stat(path_a).st_mtime_ns
     assert operators._strip_audio_path(first, "off") == path_a and os.stat(path_a).st_mtime_ns == stamp
     assert not [n for n in os.listdir(os.path.dirname(path_a)) if n.endswith(".part")]
+
+
+def test_pronunciation_dictionary_from_the_preferences(scene, tmp_path, monkeypatch):
+    """The preferences' dictionary reaches the analysis; a bad line is a message and changes nothing."""
+    from lipsync_addon.blender import preferences
+
+    obj = make_mesh("Head", PRESET_SHAPE_KEYS["oculus"])
+    bpy.context.view_layer.objects.active = obj
+    names = tmp_path / "names.txt"
+    names.write_text("Xilip = philip\n", encoding="utf-8")
+    monkeypatch.setattr(preferences, "pronunciations_path", lambda context=None: str(names))
+    odd = SPEECH_TEXT.replace("Philip", "Xilip")
+    assert bpy.ops.lipsync.generate(audio_path=str(SPEECH), transcript=odd) == {"FINISHED"}
+    assert "xilip" not in bpy.context.window_manager.lipsync_job.warnings
+    report = api.generate("Head", str(SPEECH), transcript=odd, pronunciations=api.read_pronunciations(str(names)))
+    assert [(w.text, w.pronunciation_source) for w in report.result.transcript.words][5] == ("xilip", "user")
+    before = json.dumps(sorted(k.name for k in obj.data.shape_keys.key_blocks))
+    action = obj.data.shape_keys.animation_data.action.name
+    names.write_text("Xilip Q\n", encoding="utf-8")
+    with pytest.raises(RuntimeError, match=r"names\.txt, line 1: Q is not ARPAbet"):
+        bpy.ops.lipsync.generate(audio_path=str(SPEECH), transcript=odd)
+    assert obj.data.shape_keys.animation_data.action.name == action
+    assert json.dumps(sorted(k.name for k in obj.data.shape_keys.key_blocks)) == before

@@ -59,6 +59,25 @@ def test_batch_takes_m4a_lines_with_subtitles(tmp_path):
     assert [w["text"] for w in cues["words"]] == ["bobby", "ripped", "the", "ledger"]
 
 
+def test_batch_pronunciation_dictionary_reaches_every_line_and_a_change_redoes_them(tmp_path):
+    d = tmp_path / "lines"
+    d.mkdir()
+    shutil.copy(SPEECH, d / "hello.wav")
+    (d / "hello.txt").write_text(SPEECH_TEXT.replace("Philip", "Xilip"), encoding="utf-8")
+    names = tmp_path / "names.txt"
+    names.write_text("Xilip = philip\n", encoding="utf-8")
+    out = tmp_path / "out"
+    args = ["batch", str(d), "-o", str(out), "--formats", "json", "-j", "1", "--progress", "none"]
+    assert cli.main([*args, "--dict", str(names)]) == 0
+    cues = json.loads((out / "hello.json").read_text(encoding="utf-8"))
+    assert (cues["words"][5]["text"], cues["words"][5]["pronunciation_source"]) == ("xilip", "user")
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert not any("xilip" in w for w in manifest["lines"]["hello"]["warnings"])
+    assert cli.main(args) == 0  # without the dictionary: re-processed, the name guessed and reported
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert any("'xilip' is not in the dictionary" in w for w in manifest["lines"]["hello"]["warnings"])
+
+
 def test_batch_two_workers_resume_and_manifest(lines_dir, tmp_path):
     out = tmp_path / "out"
     opts = batch.BatchOptions(formats=["json", "rhubarb-tsv", "oculus", "azure", "csv"])

