@@ -42,7 +42,7 @@ from ..core.types import (
     TranscriptError,
     no_progress,
 )
-from . import bake, compat, enhanced, rig, strips
+from . import bake, compat, enhanced, markers, rig, strips
 from . import bones as bone_mouth
 from . import face as face_bake
 
@@ -71,6 +71,8 @@ class GenerateRequest:
         enhanced_written: the enhanced file written by :func:`analyze` (set in the worker).
         mouth: the bone-mouth plan (poses, jaw/tongue bones), None when no bones are driven.
         bone_only: the target has no mouth shape keys: only bones are keyed.
+        line_markers: put a timeline marker at each line's start (docs/blender.md); off removes this
+            object's earlier ones.
     """
 
     object_name: str
@@ -86,6 +88,7 @@ class GenerateRequest:
     enhanced_written: enhanced.WrittenFile | None = None
     mouth: bone_mouth.MouthPlan | None = None
     bone_only: bool = False
+    line_markers: bool = False
 
 
 @dataclass
@@ -251,6 +254,7 @@ def prepare(
     vosk_model: str = "",
     face: FaceConfig | None = None,
     bones: bone_mouth.BoneOptions | None = None,
+    line_markers: bool = False,
 ) -> GenerateRequest:
     """Validate inputs on the main thread and snapshot them as plain data.
 
@@ -330,6 +334,7 @@ def prepare(
         enhanced_target=target,
         mouth=mouth,
         bone_only=bone_only,
+        line_markers=bool(line_markers),
     )
 
 
@@ -525,6 +530,11 @@ def apply(request: GenerateRequest, result: LipSyncResult) -> GenerateReport:
         warnings.extend(enhanced.restore_original(scene, request.audio_path, request.start_frame))
     else:
         strips.extend_frame_end(scene, frame_end)
+    if request.line_markers:
+        markers.place_line_markers(scene, obj.name, markers.own_lines(result.lines, request.config.speaker),
+                                   start_frame=request.start_frame, fps=request.fps)
+    else:
+        markers.remove_line_markers(scene, obj.name)
     times = result.viseme_curves.times
     span = (float(times[-1]) - float(times[0])) * request.fps if len(times) else 0.0
     return GenerateReport(
@@ -633,6 +643,7 @@ def generate(
     vosk_model: str = "",
     face: FaceConfig | None = None,
     bones: bone_mouth.BoneOptions | None = None,
+    line_markers: bool = False,
     progress: ProgressFn | None = None,
     cancel: CancelToken | None = None,
 ) -> GenerateReport:
@@ -663,6 +674,8 @@ def generate(
         vosk_model: Vosk model folder for recognition without a transcript in other languages.
         face: procedural face layers (blinks, brows, head motion on the armature's head bone),
             per-layer strength, level and seed; None = off (docs/face.md).
+        line_markers: put a timeline marker at the start of each line of the transcript (speaker and first
+            words); False removes the markers an earlier run placed for this object (docs/blender.md).
         bones: bone mouth (mouth poses from a pose-marker action or pose-asset actions, jaw from
             ``mouth_open``, tongue from ``tongue_up``; docs/bones.md). Always used when ``object_name``
             is an armature or a mesh with an armature and no shape keys; on a mesh with shape keys
@@ -695,6 +708,7 @@ def generate(
         vosk_model=vosk_model,
         face=face,
         bones=bones,
+        line_markers=line_markers,
     )
     try:
         result = analyze(request, progress=progress or no_progress, cancel=cancel)

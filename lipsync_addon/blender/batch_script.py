@@ -52,6 +52,8 @@ def parse_args(args: list[str]) -> argparse.Namespace:
     parser.add_argument("--speaker", default="",
                         help="with a script or subtitles that name their speakers (ANNA: ..., <v Anna>): animate "
                         "only this speaker's lines (docs/speakers.md)")
+    parser.add_argument("--line-markers", action="store_true",
+                        help="put a timeline marker at the start of each line of the transcript")
     parser.add_argument("--dict", default="",
                         help="pronunciation dictionary for names and invented words (docs/pronunciations.md)")
     parser.add_argument("--viseme-set", default="auto", help="auto (detect from shape-key names) or a preset name")
@@ -199,6 +201,7 @@ def _run(opts: argparse.Namespace, bpy: Any, api: Any, LipSyncError: type[Except
             transcript=transcript,
             speaker=opts.speaker,
             pronunciations=api.read_pronunciations(opts.dict) if opts.dict else None,
+            line_markers=opts.line_markers,
             viseme_set=opts.viseme_set,
             start_frame=start_frame,
             **{k: v for k, v in (("strength", opts.strength), ("smoothing", opts.smoothing),

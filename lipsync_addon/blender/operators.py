@@ -75,6 +75,7 @@ def build_request(context: Any, op: Any) -> api.GenerateRequest:
         transcript=transcript,
         speaker=speaker,
         pronunciations=user_prons,
+        line_markers=bool(settings.line_markers),
         viseme_set=viseme_set,
         start_frame=start_frame,
         strength=settings.strength,

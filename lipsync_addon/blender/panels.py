@@ -129,6 +129,8 @@ class LIPSYNC_PT_main(bpy.types.Panel):
             box.prop(settings, "transcript_text", text="")
         elif settings.transcript_source == "FILE":
             box.prop(settings, "transcript_path", text="")
+        if settings.transcript_source != "NONE":
+            box.prop(settings, "line_markers")
 
         box = layout.box()
         box.label(text="Character", icon="OUTLINER_OB_MESH")

@@ -170,6 +170,12 @@ class LIPSYNC_PG_scene(bpy.types.PropertyGroup):
     transcript_path: StringProperty(name="Transcript File", subtype="FILE_PATH",
                                     description="The line's text: a .txt file, or .srt / .vtt subtitles")
     start_frame: IntProperty(name="Start Frame", default=1, description="Frame where the clip starts")
+    line_markers: BoolProperty(
+        name="Line Markers",
+        default=False,
+        description="Put a timeline marker at the start of each line of the transcript (speaker and first words); "
+        "generating again replaces them, other markers are never touched",
+    )
     reference_path: StringProperty(
         name="Sync Reference",
         subtype="FILE_PATH",

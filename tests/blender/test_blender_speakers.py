@@ -8,7 +8,8 @@ import pytest
 import soundfile as sf
 from blender_helpers import DATA, PRESET_SHAPE_KEYS, SPEECH, SPEECH_TEXT, fcurve_snapshot, make_mesh
 
-from lipsync_addon.blender import api, compat, properties
+from lipsync_addon.blender import api, compat, markers, properties
+from lipsync_addon.core.types import LineTiming
 
 MARY = DATA / "aligned" / "mary.wav"
 SCRIPT = f"JOHN: {SPEECH_TEXT}\nMARY: Mary rolled the barrel.\n"
@@ -118,3 +119,31 @@ def test_generating_again_reuses_the_analysis(scene, tmp_path):
     assert float(half.max()) < 0.75 * float(full.max())
     other = api.generate("John", audio, transcript=SCRIPT.replace("barrel", "barrels"), speaker="John")
     assert "analysis_reused" not in other.result.provenance  # another text: analysed again
+
+
+def test_line_markers_are_ours_alone(scene, tmp_path):
+    """A marker at each of the character's lines; generating again replaces only the markers its run placed."""
+    audio, mary_start, _ = _track(tmp_path)
+    fps = scene.render.fps / scene.render.fps_base
+    make_mesh("John", PRESET_SHAPE_KEYS["oculus"])
+    make_mesh("Mary", PRESET_SHAPE_KEYS["oculus"])
+    scene.timeline_markers.new("cam cut", frame=30)  # the user's own
+    report = api.generate("John", audio, transcript=SCRIPT, line_markers=True, start_frame=11)  # every line
+    first, second = report.result.lines
+    john_frame, mary_frame = 11 + round(first.start * fps), 11 + round(second.start * fps)
+    assert sorted((m.name, m.frame) for m in scene.timeline_markers) == sorted(
+        [("cam cut", 30), (f"JOHN: {SPEECH_TEXT}", john_frame), ("MARY: Mary rolled the barrel.", mary_frame)])
+    assert 11 + mary_start * fps <= mary_frame
+    api.generate("John", audio, transcript=SCRIPT, speaker="JOHN", start_frame=11, line_markers=True)
+    assert sorted(m.name for m in scene.timeline_markers) == ["JOHN: " + SPEECH_TEXT, "cam cut"]  # his lines
+    api.generate("Mary", audio, transcript=SCRIPT, speaker="MARY", start_frame=11, line_markers=True,
+                 add_sound_strip=False)
+    assert len(scene.timeline_markers) == 3
+    scene.timeline_markers[f"JOHN: {SPEECH_TEXT}"].name = "John starts"  # renamed by the user: now theirs
+    api.generate("John", audio, transcript=SCRIPT, speaker="JOHN", start_frame=11, line_markers=True)
+    assert len(scene.timeline_markers) == 4 and "John starts" in [m.name for m in scene.timeline_markers]
+    api.generate("John", audio, transcript=SCRIPT, speaker="JOHN", start_frame=11)  # markers off: John's go
+    assert sorted(m.name for m in scene.timeline_markers) == sorted(
+        ["cam cut", "John starts", "MARY: Mary rolled the barrel."])
+    long_line = markers.marker_name(LineTiming("NARRATOR", "word " * 30, 0.0, 1.0))
+    assert len(long_line) == markers.MAX_NAME and long_line.endswith("\u2026")
