@@ -6,7 +6,8 @@ The preview covers the first 10 s by default (about 40 s of headless rendering o
 2 cores); ``--preview-seconds 0`` renders the whole 26.7 s clip.
 
 Steps: build the demo head (``scripts/demo_head.py``), run lip sync on
-``demo/acoustic_corpus.flac`` with its transcript through the add-on's Python API
+``demo/acoustic_corpus.flac`` with its transcript (and ``demo/pronunciations.txt`` for the
+transcript's "yknow") through the add-on's Python API
 (``lipsync_addon.blender.api.generate``, the same door as the operator), then write
 
 - ``<out>/demo.blend``     the scene: head with baked viseme keys, blinks, brows and head motion + the sound strip,
@@ -32,6 +33,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 DEMO_AUDIO = REPO / "demo" / "acoustic_corpus.flac"
 DEMO_TRANSCRIPT = REPO / "demo" / "acoustic_corpus.lab"
+#: how the speaker says the transcript's "yknow" (docs/pronunciations.md)
+DEMO_PRONUNCIATIONS = REPO / "demo" / "pronunciations.txt"
 DEMO_FPS = 24
 HEAD_NAME = "DemoHead"
 #: Face motion layers keyed in the demo (docs/face.md).
@@ -110,7 +113,8 @@ def run_demo(out: Path, *, render: bool, preview_seconds: float | None, still: P
 
     t1 = time.perf_counter()
     report = api.generate(
-        head.name, str(DEMO_AUDIO), transcript=transcript, start_frame=1, progress=progress, face=demo_face()
+        head.name, str(DEMO_AUDIO), transcript=transcript, start_frame=1, progress=progress, face=demo_face(),
+        pronunciations=api.read_pronunciations(str(DEMO_PRONUNCIATIONS)),
     )
     t2 = time.perf_counter()
     result = report.result
