@@ -465,7 +465,6 @@ class EspeakAligner:
             )
         return out
 
-
     @staticmethod
     def _align(
         syn: espeak.Synthesis, feats_real: np.ndarray, sel_real: np.ndarray, fp: FeatureParams, cfg: dict[str, Any]
