@@ -64,6 +64,8 @@ class BatchOptions:
         fbx: export ``<line>.fbx`` (template mode).
         blend: save ``<line>.blend`` (template mode).
         pronunciations: the user's pronunciations (word -> ARPAbet or "= respelling", docs/pronunciations.md).
+        speaker: animate only this speaker's lines of each transcript that names its speakers ("" = every
+            line; docs/speakers.md); a line whose transcript does not name it fails with a message.
     """
 
     formats: list[str] = field(default_factory=lambda: ["json"])
@@ -79,12 +81,14 @@ class BatchOptions:
     fbx: bool = False
     blend: bool = False
     pronunciations: dict[str, str] = field(default_factory=dict)
+    speaker: str = ""
 
     def digest(self) -> str:
         """Short hash of the options (a change re-processes every line)."""
         settings = asdict(self)
-        if not settings["pronunciations"]:
-            settings.pop("pronunciations")  # so batches from before the option resume
+        for name in ("pronunciations", "speaker"):
+            if not settings[name]:
+                settings.pop(name)  # unset: batches from before these options resume
         return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -185,9 +189,10 @@ def line_signature(line: Line, options: BatchOptions) -> str:
 
 
 def _read_text(path: str) -> str:
-    from .core.transcript_file import read_transcript_file
+    """The line's transcript file as written (subtitles and speaker labels are read by the pipeline)."""
+    from .core.transcript_file import read_script_file
 
-    return read_transcript_file(path) if path else ""
+    return read_script_file(path) if path else ""
 
 
 def process_line(line: Line, out_dir: str, options: BatchOptions) -> LineResult:
@@ -224,7 +229,7 @@ def _analyze(line: Line, transcript: str, options: BatchOptions) -> Any:
 
     config = PipelineConfig(transcript=transcript, viseme_set=options.viseme_set, fps=options.fps,
                             strength=options.strength, smoothing=options.smoothing, breath=options.breath,
-                            pronunciations=options.pronunciations, jobs=1)
+                            pronunciations=options.pronunciations, speaker=options.speaker, jobs=1)
     return pipeline.run(line.audio, config)
 
 
@@ -249,7 +254,7 @@ def _bake_with_template(line: Line, transcript: str, outputs: list[str], options
     return blender_export.bake_line_into_template(
         options.template, options.object_name, line.audio, transcript=transcript,
         strength=options.strength, smoothing=options.smoothing, breath=options.breath,
-        viseme_set=options.viseme_set, pronunciations=options.pronunciations,
+        viseme_set=options.viseme_set, pronunciations=options.pronunciations, speaker=options.speaker,
         blend_path=wanted.get(".blend", ""), glb_path=wanted.get(".glb", ""), fbx_path=wanted.get(".fbx", ""),
     )  # fmt: skip
 

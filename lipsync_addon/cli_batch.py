@@ -30,6 +30,9 @@ def add_parser(subparsers: Any) -> None:
                    help=f"comma-separated cue formats: {', '.join(FORMATS)} (default: json)")
     p.add_argument("--csv-fps", type=float, default=30.0, help="frame rate of the csv format (default 30)")
     p.add_argument("--fps", type=float, default=30.0, help="curve sample rate of the cue files (default 30)")
+    p.add_argument("--speaker", metavar="NAME", default="",
+                   help="animate only this speaker's lines of transcripts that name their speakers (ANNA: ..., "
+                   "<v Anna>); lines whose transcript does not name it fail (docs/speakers.md)")
     p.add_argument("--dict", metavar="FILE", default="",
                    help="pronunciation dictionary for names and invented words (docs/pronunciations.md)")
     p.add_argument("--viseme-set", default="", help="viseme set (default: oculus; auto-detected with --template)")
@@ -66,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
         fps=args.fps, csv_fps=args.csv_fps, strength=args.strength, smoothing=args.smoothing,
         breath=args.breath, template=args.template or "", object_name=args.object_name,
         glb=args.glb, fbx=args.fbx, blend=args.blend,
-        pronunciations=pronunciations.read(args.dict) if args.dict else {},
+        pronunciations=pronunciations.read(args.dict) if args.dict else {}, speaker=args.speaker.strip(),
     )  # fmt: skip
     out_dir = args.output or os.path.join(args.input, "lipsync_out")
     if args.progress == "bar":

@@ -265,6 +265,7 @@ def bake_line_into_template(
     smoothing: float = DEFAULT_SMOOTHING,
     breath: float = DEFAULT_BREATH,
     pronunciations: dict[str, str] | None = None,
+    speaker: str = "",
     blend_path: str = "",
     glb_path: str = "",
     fbx_path: str = "",
@@ -289,7 +290,8 @@ def bake_line_into_template(
     if bpy.data.objects.get(object_name) is None:
         raise RigError(f"The template '{os.path.basename(template)}' has no object named '{object_name}'.")
     report = api.generate(object_name, audio_path, transcript=transcript, viseme_set=viseme_set,
-                          strength=strength, smoothing=smoothing, breath=breath, pronunciations=pronunciations)
+                          strength=strength, smoothing=smoothing, breath=breath, pronunciations=pronunciations,
+                          speaker=speaker)
     if glb_path:
         export_animation(glb_path, [report.object_name], file_format="GLB")
     if fbx_path:

@@ -158,9 +158,11 @@ def subtitle_text(text: str) -> str:
 def transcript_from_text(text: str) -> str:
     """The line's text from what a user pasted or loaded: subtitles become their cue text, a script's
     speaker labels are dropped, plain text is stripped."""
+    if is_subtitles(text):
+        return subtitle_text(text)
     lines = script_lines(text)
     if len(lines) == 1 and not lines[0].speaker:
-        return text.strip()
+        return text.strip()  # plain text, as it is
     return " ".join(line.text for line in lines)
 
 

@@ -78,6 +78,36 @@ def test_batch_pronunciation_dictionary_reaches_every_line_and_a_change_redoes_t
     assert any("'xilip' is not in the dictionary" in w for w in manifest["lines"]["hello"]["warnings"])
 
 
+def test_batch_speaker_takes_one_character_of_each_scene(tmp_path):
+    """Scenes recorded as one track with subtitles naming the speakers: --speaker keeps one character's lines;
+    a scene without that character fails with the message, the others go on."""
+    import numpy as np
+    import soundfile as sf
+
+    d = tmp_path / "scenes"
+    d.mkdir()
+    john, rate = sf.read(SPEECH, dtype="float32")
+    bobby, bobby_rate = sf.read(REPO / "tests" / "data" / "aligned" / "bobby.wav", dtype="float32")
+    bobby = np.interp(np.arange(0, len(bobby), bobby_rate / rate), np.arange(len(bobby)), bobby).astype(np.float32)
+    sf.write(d / "scene1.wav", np.concatenate([john, np.zeros(rate // 2, np.float32), bobby]), rate)
+    (d / "scene1.srt").write_text(f"1\n00:00:00,000 --> 00:00:04,000\nJOHN: {SPEECH_TEXT}\n\n"
+                                  "2\n00:00:04,500 --> 00:00:06,000\nBOBBY: Bobby ripped the ledger.\n",
+                                  encoding="utf-8")
+    shutil.copy(SPEECH, d / "scene2.wav")
+    (d / "scene2.txt").write_text(f"JOHN: {SPEECH_TEXT}", encoding="utf-8")
+    out = tmp_path / "out"
+    args = ["batch", str(d), "-o", str(out), "--formats", "json", "-j", "1", "--progress", "none"]
+    assert cli.main([*args, "--speaker", "bobby"]) == 1  # scene2 has no Bobby
+    cues = json.loads((out / "scene1.json").read_text(encoding="utf-8"))
+    assert [w["text"] for w in cues["words"]] == ["bobby", "ripped", "the", "ledger"]
+    assert [line["speaker"] for line in cues["lines"]] == ["JOHN", "BOBBY"]
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))["lines"]
+    assert manifest["scene2"]["status"] == "failed" and "Its speakers are: JOHN" in manifest["scene2"]["error"]
+    assert cli.main(args) == 0  # every line: the scenes are re-processed (another option)
+    cues = json.loads((out / "scene1.json").read_text(encoding="utf-8"))
+    assert len(cues["words"]) == 12
+
+
 def test_batch_two_workers_resume_and_manifest(lines_dir, tmp_path):
     out = tmp_path / "out"
     opts = batch.BatchOptions(formats=["json", "rhubarb-tsv", "oculus", "azure", "csv"])

@@ -65,6 +65,8 @@ def test_plain_text_scripts() -> None:
     assert script_lines("Note: the lid is open.") == [ScriptLine("", "Note: the lid is open.")]
     assert transcript_from_text("Note: the lid is open.\n") == "Note: the lid is open."
     assert speakers_of("Just a line, no speakers.") == []
+    one_cue = "1\n00:00:00,000 --> 00:00:01,100\nBobby ripped the ledger\n"  # one cue, no speaker: its text
+    assert transcript_from_text(one_cue) == "Bobby ripped the ledger"
     assert script_lines("I: think so.") == [ScriptLine("", "I: think so.")]  # a one-letter capital "label" is text
     # screenplay extensions: "ANNA (V.O.):", "Ben (whispering):"
     assert script_lines("ANNA (V.O.): I knew.\nBen (whispering): Quiet.") == [ScriptLine("ANNA", "I knew."),
