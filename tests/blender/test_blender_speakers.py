@@ -97,6 +97,17 @@ def test_batch_script_takes_a_speaker_and_subtitles(scene, tmp_path):
     fps = bpy.context.scene.render.fps / bpy.context.scene.render.fps_base
     assert max(_open(head, f) for f in np.arange(1 + 0.5 * fps, 1 + 3.3 * fps)) < 0.02
     assert max(_open(head, f) for f in np.arange(1 + (mary_start + 0.3) * fps, 1 + (mary_end - 0.3) * fps)) > 0.5
+    # --dict and --line-markers reach the generate call too
+    names = tmp_path / "names.txt"
+    names.write_text("Xilip = philip\n", encoding="utf-8")
+    (tmp_path / "odd.srt").write_text((tmp_path / "scene.srt").read_text(encoding="utf-8").replace("Philip", "Xilip"),
+                                      encoding="utf-8")
+    marked = run_batch("--blend", str(tmp_path / "scene.blend"), "--object", "Head", "--audio", audio, "--text",
+                       str(tmp_path / "odd.srt"), "--speaker", "MARY", "--dict", str(names), "--line-markers",
+                       "--out", str(tmp_path / "marked.blend"), "--quiet")
+    assert marked.returncode == 0 and "xilip" not in marked.stdout, marked.stdout + marked.stderr  # (summary warnings)
+    bpy.ops.wm.open_mainfile(filepath=str(tmp_path / "marked.blend"))
+    assert [m.name for m in bpy.context.scene.timeline_markers] == ["MARY: Mary rolled the barrel."]
     wrong = run_batch(*common, "--speaker", "Ann", "--out", str(tmp_path / "ann.blend"))
     assert wrong.returncode == 1 and "Its speakers are: JOHN, MARY" in wrong.stderr
     assert "Traceback" not in wrong.stderr and not (tmp_path / "ann.blend").exists()

@@ -238,3 +238,34 @@ def test_line_times_sentences_and_subtitle_files() -> None:
     assert sentences("Hi there. How are you?  Fine... thanks! 3.5 kg — ok") == [
         "Hi there.", "How are you?", "Fine...", "thanks!", "3.5 kg — ok"]
     assert sentences("真っ昼間だった。電球がともっていた。") == ["真っ昼間だった。", "電球がともっていた。"]
+
+
+def test_subtitle_writer_refuses_no_lines_and_unwritable_paths(tmp_path: Path) -> None:
+    from lipsync_addon.core.export.subtitles import write_subtitles
+    from lipsync_addon.core.types import LipSyncError
+
+    with pytest.raises(LipSyncError, match="No timed lines"):
+        write_subtitles([], str(tmp_path / "out.srt"))
+    with pytest.raises(LipSyncError, match="Cannot write"):
+        write_subtitles([LineTiming("", "Hi.", 0.0, 1.0)], str(tmp_path / "missing" / "out.srt"))
+    write_subtitles([LineTiming("", "Hi.", 0.0, 1.0)], str(tmp_path / "out.vtt"))
+    assert (tmp_path / "out.vtt").read_text(encoding="utf-8").startswith("WEBVTT")
+
+
+def test_cli_speaker_and_subtitles_need_a_transcript() -> None:
+    import subprocess
+    import sys
+
+    for option in (["--speaker", "Anna"], ["--subtitles", "out.srt"]):
+        clip = str(DATA / "cmu_arctic_us_aew_a0001.wav")
+        done = subprocess.run([sys.executable, "-m", "lipsync_addon", "analyze", clip, *option], cwd=ROOT,
+                              capture_output=True, text=True, timeout=300, check=False)
+        assert done.returncode != 0 and "needs" in done.stderr and "Traceback" not in done.stderr, done.stderr
+
+
+def test_hashes_of_configs_without_the_new_options_are_unchanged() -> None:
+    """Batch resumption across this update: hashes as computed before speaker/pronunciations/reuse existed."""
+    from lipsync_addon import batch
+
+    assert pipeline.config_hash(PipelineConfig(transcript="hi", viseme_set="arkit")) == "f7249c1bc0be"
+    assert batch.BatchOptions(viseme_set="arkit").digest() == "d20181946ef382df"

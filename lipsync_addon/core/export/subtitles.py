@@ -8,8 +8,6 @@ reads them back.
 
 from __future__ import annotations
 
-import os
-
 from ..types import LineTiming, LipSyncError
 
 
@@ -54,5 +52,3 @@ def write_subtitles(lines: list[LineTiming], path: str) -> None:
             handle.write(text)
     except OSError as exc:
         raise LipSyncError(f"Cannot write '{path}': {exc.strerror or exc}") from exc
-    if not os.path.getsize(path):
-        raise LipSyncError(f"Nothing was written to '{path}'.")
