@@ -17,6 +17,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from .transcript_file import without_annotations
+
 _DATA = Path(__file__).with_name("data")
 
 
@@ -137,12 +139,13 @@ def _spell_number_token(tok: str) -> str:
 def normalize_text(text: str) -> list[str]:
     """Split a transcript into lower-case words the dictionary can look up.
 
-    Numbers become words, symbols (&, %, +) become words, hyphens split compounds, accents are
-    stripped (café -> cafe), other punctuation is dropped. Apostrophes inside words are kept
+    Directions and sound descriptions (``(laughs)``, ``[door creaks]``, ``<VOCNOISE>``) are left out:
+    they are not spoken. Numbers become words, symbols (&, %, +) become words, hyphens split
+    compounds, accents are stripped (café -> cafe), other punctuation is dropped. Apostrophes inside words are kept
     (don't, it's). Words with no Latin letters at all are kept as-is (their pronunciation lookup
     will fail and be reported).
     """
-    t = unicodedata.normalize("NFKC", text).replace("\u2019", "'").replace("\u2018", "'")
+    t = unicodedata.normalize("NFKC", without_annotations(text)).replace("\u2019", "'").replace("\u2018", "'")
     t = re.sub(r"\$\s*(\d[\d,]*(?:\.\d+)?)", r" \1 dollars ", t)
     for sym, word in _SYMBOLS.items():
         t = t.replace(sym, word)

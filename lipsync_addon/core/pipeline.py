@@ -23,7 +23,7 @@ import numpy as np
 from . import animate, speakers, visemes
 from .audio import detect_speech, load_audio, to_analysis
 from .recognize import get_recognizer
-from .transcript_file import ScriptLine, script_lines, sentences, transcript_from_text
+from .transcript_file import ScriptLine, annotations, script_lines, sentences, transcript_from_text
 from .types import (
     Audio,
     CancelToken,
@@ -146,7 +146,8 @@ def run(
         mapping=mapping,
         curves=curves,
         viseme_curves=viseme_curves,
-        warnings=([noisy_note] if noisy_note else []) + _speakers_hint(config, lines) + list(transcript.warnings)
+        warnings=([noisy_note] if noisy_note else []) + _speakers_hint(config, lines) + _annotations_note(config)
+        + list(transcript.warnings)
         + (list(enhance_report.warnings) if enhance_report else []),
         provenance=provenance | ({"enhance": enhance_report.to_dict()} if enhance_report else {}),
         face_curves=face_curves,
@@ -289,6 +290,16 @@ def _timed_lines(transcript: str) -> list[ScriptLine]:
     if len(lines) == 1 and not lines[0].speaker:
         return [ScriptLine("", s) for s in sentences(lines[0].text)]
     return lines
+
+
+def _annotations_note(config: PipelineConfig) -> list[str]:
+    """A note naming the transcript's directions and sound descriptions, which are not aligned."""
+    found = list(dict.fromkeys(" ".join(a.split()) for a in annotations(config.transcript)))
+    if not found:
+        return []
+    shown = ", ".join(a if len(a) <= 40 else a[:39] + "…" for a in found[:4])
+    more = f" and {len(found) - 4} more" if len(found) > 4 else ""
+    return [f"Not aligned, as directions or sounds rather than speech: {shown}{more}."]
 
 
 def _speakers_hint(config: PipelineConfig, lines: list[ScriptLine] | None) -> list[str]:

@@ -24,7 +24,10 @@ from .types import TranscriptError
 #: A SubRip / WebVTT cue timing line: ``00:00:01,000 --> 00:00:02,500`` (hours optional in WebVTT).
 _TIMING = re.compile(r"^\s*(\d+:)?\d{1,2}:\d{2}[,.]\d{1,3}\s*-->\s*(\d+:)?\d{1,2}:\d{2}[,.]\d{1,3}")
 _TAG = re.compile(r"<[^>]*>|\{\\[^}]*\}")
-_SOUND = re.compile(r"\[[^\]]*\]|\([^)]*\)|[♪♫#]")
+#: Directions and sound descriptions, not speech: ``(quietly)``, ``[door creaks]``, ``{B_TRANS}``, full-width
+#: ``（笑）`` ``［拍手］``, music signs. With ``_TAG`` (``<VOCNOISE>``, ``<i>``) they are left out of every
+#: transcript.
+_SOUND = re.compile(r"\[[^\]]*\]|\([^)]*\)|\{[^}]*\}|（[^）]*）|［[^］]*］|【[^】]*】|[♪♫#]")
 _SPEAKER = re.compile(r"^\s*([A-Z][A-Z0-9 .'\-]{0,30}):\s+")
 #: In plain text a capital label needs two characters: "I: ..." or "A: ..." stay spoken words.
 _PLAIN_SPEAKER = re.compile(r"^\s*([A-Z][A-Z0-9 .'\-]{1,30}):\s+")
@@ -32,6 +35,11 @@ _PLAIN_SPEAKER = re.compile(r"^\s*([A-Z][A-Z0-9 .'\-]{1,30}):\s+")
 _ANY_SPEAKER = re.compile(r"^\s*([^\W\d_][\w .'\-]{0,30}?):\s+")
 _VOICE = re.compile(r"<v(?:\.[\w.\-]+)?\s+([^>]+)>")
 _DASH = re.compile(r"^\s*[-\u2010-\u2015]+\s*")
+#: Subtitle formatting and voice tags: markup, not annotations (``<i>``, ``</b>``, ``<v Anna>``, ``{\\an8}``).
+_FORMAT = re.compile(
+    r"</?(?:[ibu]|v(?:\.[\w.\-]+)?(?:\s[^>]*)?|c(?:\.[\w.\-]+)?|lang[^>]*|ruby|rt|font[^>]*)>|\{\\[^}]*\}",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
@@ -40,6 +48,20 @@ class ScriptLine:
 
     speaker: str
     text: str
+
+
+def annotations(text: str) -> list[str]:
+    """The directions and sound descriptions in ``text`` (``(laughs)``, ``[door creaks]``, ``<VOCNOISE>``),
+    in order: they are not spoken, so they are never aligned. Formatting tags (``<i>``, ``</v>``) are
+    not listed."""
+    found = [m.group(0) for m in re.finditer(f"{_TAG.pattern}|{_SOUND.pattern}", text)]
+    return [a for a in found if a.strip("<>/{}\\ ").strip() and not _FORMAT.fullmatch(a) and a not in "♪♫#"]
+
+
+def without_annotations(text: str) -> str:
+    """``text`` without its directions, sound descriptions and tags: each becomes a space, except
+    formatting tags, which go without one (``<i>Hel</i>lo`` is ``Hello``)."""
+    return _SOUND.sub(" ", _TAG.sub(lambda m: "" if _FORMAT.fullmatch(m.group(0)) else " ", text))
 
 
 def speaker_key(name: str) -> str:
@@ -84,7 +106,7 @@ def _labelled(raw: str, label: re.Pattern[str], speaker: str) -> tuple[str, str]
     voice = _VOICE.search(raw)
     if voice:
         speaker = voice.group(1).strip()
-    line = _SOUND.sub(" ", _TAG.sub("", raw))
+    line = without_annotations(raw)
     dash = _DASH.match(line)
     line = _DASH.sub("", line)
     named = label.match(line)
@@ -110,13 +132,13 @@ def _script_lines(text: str, *, subtitles: bool) -> list[ScriptLine]:
         raw_lines, label = _cue_lines(text), _SPEAKER
     else:
         raw_lines = [ln for ln in text.replace("\r\n", "\n").replace("\r", "\n").split("\n") if ln.strip()]
-        bare = [_DASH.sub("", _SOUND.sub(" ", _TAG.sub("", ln))).lstrip() for ln in raw_lines]
+        bare = [_DASH.sub("", without_annotations(ln)).lstrip() for ln in raw_lines]
         if len(raw_lines) >= 2 and all(_ANY_SPEAKER.match(ln) for ln in bare):
             label = _ANY_SPEAKER
         elif any(_PLAIN_SPEAKER.match(ln) for ln in bare):
             label = _PLAIN_SPEAKER
         else:
-            plain = " ".join(text.split())
+            plain = " ".join(without_annotations(text).split())
             return [ScriptLine("", plain)] if plain else []
     out: list[ScriptLine] = []
     speaker = ""
@@ -162,7 +184,7 @@ def transcript_from_text(text: str) -> str:
         return subtitle_text(text)
     lines = script_lines(text)
     if len(lines) == 1 and not lines[0].speaker:
-        return text.strip()  # plain text, as it is
+        return without_annotations(text).strip()  # plain text, its line breaks kept
     return " ".join(line.text for line in lines)
 
 

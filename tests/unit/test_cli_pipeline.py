@@ -327,3 +327,23 @@ def test_denoised_copy_falls_back_to_wiener_without_rnnoise(monkeypatch) -> None
 
     # the Wiener chain ran: the noise-only stretch dropped against the line by more than 6 dB
     assert speech_over_noise_db(cleaned) > speech_over_noise_db(noisy) + 6.0
+
+
+def test_transcript_annotations_are_not_aligned_as_words() -> None:
+    """Real speech whose transcription marks a cut-off word ``[adif]`` and a cough ``<VOCNOISE>``
+    (MFA reference: silence from 16.87 to 18.37 s, the cough inside). Before, both were aligned as
+    words with letter-to-sound phones: "vocnoise" moved the mouth over the pause, "[adif]" pulled
+    "bunch" 80 ms early."""
+    data = ROOT / "tests" / "data" / "aligned"
+    text = (data / "cold_corpus3.lab").read_text(encoding="utf-8")
+    assert "<VOCNOISE>" in text and "[adif]" in text
+    names = ["viseme_" + v for v in "sil PP FF TH DD kk CH SS nn RR aa E I O U".split()]
+    result = pipeline.run(str(data / "cold_corpus3.wav"), PipelineConfig(transcript=text, channel_names=names))
+    words = result.transcript.words
+    assert not {"vocnoise", "adif"} & {w.text.lower() for w in words}
+    assert [w.text for w in words].count("bunch") == 1
+    bunch = next(w for w in words if w.text == "bunch")
+    assert abs(bunch.start - 13.06) <= 0.02
+    speech = [p for p in result.transcript.phones if not p.is_silence and p.end > 16.95 and p.start < 18.30]
+    assert speech == []
+    assert any("[adif]" in w and "<VOCNOISE>" in w for w in result.warnings)

@@ -68,6 +68,7 @@ def test_unknown_language_is_a_clear_error() -> None:
 def test_tokenize_numbers_and_scripts() -> None:
     assert [t.text for t in tokenize("It costs $5, OK?", "en")] == ["it", "costs", "five", "dollars", "ok"]
     assert [t.text for t in tokenize("¡Hola, señor! 3 veces.", "es")] == ["Hola", "señor", "3", "veces"]
+    assert [t.text for t in tokenize("¡Hola! (ríe) [música] Sí.", "es")] == ["Hola", "Sí"]  # not spoken
     ja = tokenize("真っ昼間なのに", "ja")
     assert ja and all(t.spoken for t in ja)
     # a line break (every transcript file ends with one) must not repeat a word (pykakasi 2.3 does)

@@ -29,6 +29,10 @@ def test_normalize_numbers_symbols_accents_and_punctuation() -> None:
     assert normalize_text("   ") == []
 
 
+def test_normalize_leaves_out_directions_and_sound_descriptions() -> None:
+    assert normalize_text("so [adif] bunch <VOCNOISE> yeah (laughs) OK") == ["so", "bunch", "yeah", "ok"]
+
+
 def test_lexicon_uses_dictionary_then_fallbacks() -> None:
     lex = Lexicon()
     assert lex.pronounce("hello").source == "cmudict"

@@ -178,8 +178,8 @@ def test_accuracy_floors_on_real_speech_with_reference_alignments() -> None:
     print(f"\nwith transcript: boundaries within 20 ms (recall) {with_text.recall:.3f}, "
           f"F1 {with_text.f1:.3f}, viseme agreement {with_text.agreement:.3f}")
     assert with_text.recall >= 0.74
-    assert with_text.f1 >= 0.75
-    assert with_text.agreement >= 0.78
+    assert with_text.f1 >= 0.76
+    assert with_text.agreement >= 0.79
     without = total(evaluate(DATA, with_transcript=False))
     print(f"without transcript: F1 {without.f1:.3f}, viseme agreement {without.agreement:.3f}")
     assert without.agreement >= 0.67

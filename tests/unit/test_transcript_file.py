@@ -9,7 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from lipsync_addon.core.transcript_file import is_subtitles, read_transcript_file, subtitle_text, transcript_from_text
+from lipsync_addon.core.transcript_file import (
+    annotations,
+    is_subtitles,
+    read_transcript_file,
+    script_lines,
+    subtitle_text,
+    transcript_from_text,
+    without_annotations,
+)
 from lipsync_addon.core.types import TranscriptError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -61,6 +69,20 @@ def test_plain_text_stays_as_it_is(tmp_path: Path) -> None:
     assert read_transcript_file(path) == text
     path.write_bytes(text.replace("twice", "zweimal, ä").encode("latin-1"))
     assert read_transcript_file(path).endswith("zweimal, ä.")
+
+
+def test_directions_and_sound_descriptions_are_not_spoken() -> None:
+    """Plain text too: a transcription's ``[laughter]`` / ``<VOCNOISE>`` or a script's ``(quietly)`` is
+    not aligned as words (it was: "vocnoise" got letter-to-sound phones over a pause)."""
+    text = "I told you (laughs) it's fine [door creaks]\nso <VOCNOISE> come {B_TRANS} in （笑） now"
+    assert transcript_from_text(text).split() == "I told you it's fine so come in now".split()
+    assert "\n" in transcript_from_text(text)  # plain text keeps its line breaks
+    assert script_lines(text)[0].text == "I told you it's fine so come in now"
+    assert annotations(text) == ["(laughs)", "[door creaks]", "<VOCNOISE>", "{B_TRANS}", "（笑）"]
+    # formatting and voice tags are markup: removed without a space, never listed
+    assert without_annotations("<i>Hel</i>lo {\\an8}there").split() == ["Hello", "there"]
+    assert annotations("<v.loud Anna>Hi</v> <b>there</b> ♪ [MUSIC] ♪") == ["[MUSIC]"]
+    assert annotations("a < b and c") == [] and without_annotations("a < b") == "a < b"
 
 
 def test_files_by_extension_or_content(tmp_path: Path) -> None:

@@ -39,6 +39,7 @@ import numpy as np
 
 from ..audio import detect_speech, to_int16
 from ..phonemes import english_model_phones, normalize_text
+from ..transcript_file import without_annotations
 from ..types import (
     ANALYSIS_RATE,
     Audio,
@@ -108,8 +109,10 @@ def tokenize(text: str, language: str) -> list[Token]:
 
     English numbers, symbols and abbreviations are spelled out by the English normaliser; other
     languages keep digits, which espeak-ng reads in that language. Punctuation is dropped.
-    Japanese is segmented and read to hiragana with pykakasi when available.
+    Japanese is segmented and read to hiragana with pykakasi when available. Directions and sound
+    descriptions (``(laughs)``, ``（笑）``, ``[door creaks]``) are not spoken and are left out.
     """
+    text = without_annotations(text)
     lang = _base_language(language)
     if lang == "en":
         return [Token(w, w) for w in normalize_text(text)]
