@@ -120,6 +120,34 @@ def number_to_words(n: int) -> str:
     return str(n)
 
 
+_ORDINAL_WORDS = {"one": "first", "two": "second", "three": "third", "five": "fifth", "eight": "eighth",
+                  "nine": "ninth", "twelve": "twelfth"}
+
+
+def _ordinal(spelled: str) -> str:
+    """The ordinal of spelled-out number words ("twenty one" -> "twenty first")."""
+    *head, last = spelled.split()
+    if last in _ORDINAL_WORDS:
+        last = _ORDINAL_WORDS[last]
+    elif last.endswith("y"):
+        last = last[:-1] + "ieth"
+    else:
+        last += "th"
+    return " ".join([*head, last])
+
+
+def _plural(spelled: str) -> str:
+    """Spelled-out number words as a plural ("nineteen ninety" -> "nineteen nineties", "six" -> "sixes")."""
+    *head, last = spelled.split()
+    if last.endswith("y"):
+        last = last[:-1] + "ies"
+    elif last.endswith(("s", "x")):
+        last += "es"
+    else:
+        last += "s"
+    return " ".join([*head, last])
+
+
 def _spell_number_token(tok: str) -> str:
     digits = tok.replace(",", "")
     if "." in digits:
@@ -129,24 +157,78 @@ def _spell_number_token(tok: str) -> str:
     if not digits.isdigit():
         return tok
     n = int(digits)
-    if len(digits) == 4 and 1100 <= n <= 1999 and n % 100 != 0:  # years read in pairs: 1984
-        return number_to_words(n // 100) + " " + number_to_words(n % 100)
+    if len(digits) == 4 and 1100 <= n <= 1999:  # years read in pairs: 1984, nineteen hundred
+        return number_to_words(n // 100) + " " + (number_to_words(n % 100) if n % 100 else "hundred")
     if n >= 10**12:
         return " ".join(_ONES[int(d)] for d in digits)
     return number_to_words(n)
+
+
+#: Currency signs -> (unit, units, hundredth, hundredths).
+_CURRENCY = {"$": ("dollar", "dollars", "cent", "cents"), "£": ("pound", "pounds", "penny", "pence"),
+             "€": ("euro", "euros", "cent", "cents")}
+
+
+def _say_amount(sign: str, whole: str, cents: str | None, scale: str | None) -> str:
+    """An amount of money in words: "$1" -> "one dollar", "$3.50" -> "three dollars fifty",
+    "$0.99" -> "ninety nine cents", "$5 million" -> "five million dollars"."""
+    one, many, sub_one, sub_many = _CURRENCY[sign]
+    n = int(whole.replace(",", "") or "0")
+    if scale:
+        return f" {_spell_number_token(whole + ('.' + cents if cents else ''))} {scale} {many} "
+    c = int(cents) if cents else 0
+    if n == 0 and c:
+        return f" {number_to_words(c)} {sub_one if c == 1 else sub_many} "
+    said = f"{_spell_number_token(whole)} {one if n == 1 else many}"
+    return f" {said} {number_to_words(c)} " if c else f" {said} "
+
+
+def separate_words(text: str) -> str:
+    """``text`` with the punctuation that joins words in writing turned into spaces, in any language.
+
+    Dashes (``well—I mean``, ``wait–no``), ellipses (``so…what``, ``so...what``), quotes and ``; ! ?``
+    separate words; ``,`` and ``:`` do too except between digits (``1,000``, ``5:30``); a full stop
+    does between two words of two letters or more (``yes.No``) but not inside abbreviations
+    (``U.S.A.``, ``Ph.D``, ``EE.UU.``) or numbers (``3.50``).
+    """
+    t = re.sub(r"[\u2012-\u2015\u2e3a\u2e3b]|\.{2,}|…", " ", text)
+    t = re.sub(r"[;!?¿¡\"“”„«»‹›]", " ", t)
+    t = re.sub(r"(?<!\d)[,:]|[,:](?!\d)", " ", t)
+    return re.sub(r"([^\W\d_]{2,})\.(?=([^\W\d_]{2,}))",
+                  lambda m: m.group(1) + ("." if m.group(1).isupper() and m.group(2).isupper() else " "), t)
+
+
+def _english_forms(text: str) -> str:
+    """English written forms said as other words: titles before names, dotted initialisms, money,
+    ordinals, plural numbers, number ranges, degrees."""
+    t = re.sub(r"(\d)\s*[–—]\s*(?=\d)", r"\1 to ", text)  # 5–10: five to ten
+    t = re.sub(r"\bDr\.?(?=\s+[A-Z])", "doctor", t)
+    t = re.sub(r"\bSt\.?(?=\s+[A-Z])", "saint", t)
+    t = re.sub(r"\bMt\.?(?=\s+[A-Z])", "mount", t)
+    t = re.sub(r"\bvs\.?(?=\s)", "versus", t, flags=re.IGNORECASE)
+    # dotted initialisms are spelled letter by letter: A.I., U.S., e.g., p.m.
+    t = re.sub(r"\b[A-Za-z](?:\.[A-Za-z])+\.?(?!\w)", lambda m: " " + " ".join(m.group(0).replace(".", "")) + " ", t)
+    t = re.sub(r"([$£€])\s*(\d[\d,]*)(?:\.(\d{2}))?(?:\s+(thousand|million|billion|trillion)\b)?",
+               lambda m: _say_amount(m.group(1), m.group(2), m.group(3), m.group(4)), t)
+    t = re.sub(r"\b(\d[\d,]*)(?:st|nd|rd|th)\b", lambda m: " " + _ordinal(_spell_number_token(m.group(1))) + " ", t,
+               flags=re.IGNORECASE)
+    t = re.sub(r"(?<![\w.])'?(\d[\d,]*)'?s\b", lambda m: " " + _plural(_spell_number_token(m.group(1))) + " ", t)
+    return t.replace("°", " degrees ")
 
 
 def normalize_text(text: str) -> list[str]:
     """Split a transcript into lower-case words the dictionary can look up.
 
     Directions and sound descriptions (``(laughs)``, ``[door creaks]``, ``<VOCNOISE>``) are left out:
-    they are not spoken. Numbers become words, symbols (&, %, +) become words, hyphens split
-    compounds, accents are stripped (café -> cafe), other punctuation is dropped. Apostrophes inside words are kept
-    (don't, it's). Words with no Latin letters at all are kept as-is (their pronunciation lookup
-    will fail and be reported).
+    they are not spoken. Punctuation that joins words in writing separates them (``well—I``,
+    ``so…what``). Numbers, money, ordinals (``21st``), decades (``the '80s``), dotted initialisms
+    (``A.I.``), titles before names (``Dr. Smith``) and symbols (&, %, +) become words, hyphens
+    split compounds, accents are stripped (café -> cafe), other punctuation is dropped.
+    Apostrophes inside words are kept (don't, it's). Words with no Latin letters at all are kept
+    as-is (their pronunciation lookup will fail and be reported).
     """
     t = unicodedata.normalize("NFKC", without_annotations(text)).replace("\u2019", "'").replace("\u2018", "'")
-    t = re.sub(r"\$\s*(\d[\d,]*(?:\.\d+)?)", r" \1 dollars ", t)
+    t = separate_words(_english_forms(t))
     for sym, word in _SYMBOLS.items():
         t = t.replace(sym, word)
     t = re.sub(r"\d[\d,]*(?:\.\d+)?", lambda m: " " + _spell_number_token(m.group(0)) + " ", t)

@@ -69,6 +69,10 @@ def test_tokenize_numbers_and_scripts() -> None:
     assert [t.text for t in tokenize("It costs $5, OK?", "en")] == ["it", "costs", "five", "dollars", "ok"]
     assert [t.text for t in tokenize("¡Hola, señor! 3 veces.", "es")] == ["Hola", "señor", "3", "veces"]
     assert [t.text for t in tokenize("¡Hola! (ríe) [música] Sí.", "es")] == ["Hola", "Sí"]  # not spoken
+    # numbers keep what espeak-ng reads in the language (it was "530", "350", "10"); dashes separate words
+    assert [t.text for t in tokenize("A las 5:30, 3,50 € o el 10%.", "es")] == ["A", "las", "5:30", "3,50€", "o", "el",
+                                                                               "10%"]
+    assert [t.text for t in tokenize("Bien—no…pero EE.UU.", "es")] == ["Bien", "no", "pero", "EEUU"]
     ja = tokenize("真っ昼間なのに", "ja")
     assert ja and all(t.spoken for t in ja)
     # a line break (every transcript file ends with one) must not repeat a word (pykakasi 2.3 does)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from lipsync_addon.core.phonemes import (
     Lexicon,
     arpabet_to_ipa,
@@ -27,6 +29,28 @@ def test_normalize_numbers_symbols_accents_and_punctuation() -> None:
                      "point", "five", "percent", "of", "cafe", "goers", "ok"]
     assert number_to_words(2_000_305) == "two million three hundred five"
     assert normalize_text("   ") == []
+
+
+@pytest.mark.parametrize(("written", "said"), [
+    ("well—I mean", "well i mean"),  # dashes, ellipses and quotes between words separate them
+    ("wait–no", "wait no"),
+    ("so…what, so...what", "so what so what"),
+    ('hello,world "quoted"word yes.No', "hello world quoted word yes no"),
+    ("the U.S. army, A.I. and e.g. at 3 p.m.", "the u s army a i and e g at three p m"),  # dotted initialisms
+    ("Ph.D", "phd"),
+    ("Dr. Smith on St. Louis Rd, Elm Dr.", "doctor smith on saint louis rd elm dr"),  # a title only before a name
+    ("Smith vs. Jones", "smith versus jones"),
+    ("the 2nd, 21st and 100th time", "the second twenty first and one hundredth time"),
+    ("the 1990s, the '80s and the 1900s", "the nineteen nineties the eighties and the nineteen hundreds"),
+    ("$1, $3.50, $0.99, $5 million", "one dollar three dollars fifty ninety nine cents five million dollars"),
+    ("£20 and €1.25", "twenty pounds and one euro twenty five"),
+    ("pages 5–10 at 30°", "pages five to ten at thirty degrees"),
+    ("1,000 people at 5:30", "one thousand people at five thirty"),
+])
+def test_normalize_says_written_forms_as_spoken(written: str, said: str) -> None:
+    """Before, "well—I" was one word "welli" (letter-to-sound), "$3.50" was "three point five zero
+    dollars", "2nd" was "two nd" and "A.I." was the word "ai"."""
+    assert normalize_text(written) == said.split()
 
 
 def test_normalize_leaves_out_directions_and_sound_descriptions() -> None:

@@ -48,6 +48,17 @@ def test_align_with_transcript_gives_words_and_phones(bobby: Audio) -> None:
             assert w.start - 1e-6 <= p.start and p.end <= w.end + 1e-6
 
 
+def test_typeset_punctuation_aligns_like_plain_words(bobby: Audio) -> None:
+    """A script's em dash and ellipsis between words ("Bobby—ripped the…ledger") used to glue them into
+    unknown words pronounced by letter-to-sound rules."""
+    recognizer = PocketSphinxRecognizer(jobs=1)
+    plain = recognizer.transcribe(bobby, "Bobby ripped the ledger")
+    typeset = recognizer.transcribe(bobby, "“Bobby—ripped the…ledger!”")
+    assert [w.text for w in typeset.words] == ["bobby", "ripped", "the", "ledger"]
+    assert [(w.start, w.end) for w in typeset.words] == [(w.start, w.end) for w in plain.words]
+    assert typeset.warnings == plain.warnings
+
+
 def test_unknown_word_is_pronounced_and_warned(bobby: Audio) -> None:
     tr = PocketSphinxRecognizer(jobs=1).transcribe(bobby, "Bobby rippedzor the ledger")
     assert "rippedzor" in [w.text for w in tr.words]

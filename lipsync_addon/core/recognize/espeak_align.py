@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from ..audio import detect_speech, to_int16
-from ..phonemes import english_model_phones, normalize_text
+from ..phonemes import english_model_phones, normalize_text, separate_words
 from ..transcript_file import without_annotations
 from ..types import (
     ANALYSIS_RATE,
@@ -94,11 +94,23 @@ def _strip_punct(word: str) -> str:
     return "".join(c for c in word if not unicodedata.category(c).startswith(("P", "S", "Z", "C")) or c in "'-")
 
 
+#: Signs espeak-ng reads after a number: percent, per mille, currencies.
+_MONEY = "%‰€$£¥₩₹"
+
+
 def _split_words(text: str) -> list[str]:
-    t = unicodedata.normalize("NFKC", text).replace("\u2019", "'")
+    """Words of a transcript in a language written with spaces; numbers keep what espeak-ng reads
+    in that language (``5:30``, ``3,50``, ``10%``, ``3,50€``)."""
+    t = separate_words(unicodedata.normalize("NFKC", text).replace("\u2019", "'"))
     words = []
-    for raw in re.split(r"\s+", t):
-        w = _strip_punct(raw).strip("'-")
+    for raw in t.split():
+        if any(c.isdigit() for c in raw):
+            w = "".join(c for c in raw if c.isalnum() or c in ".,:" + _MONEY).strip(".,:")
+        elif words and raw.strip(".,:") and all(c in _MONEY for c in raw.strip(".,:")) and words[-1][-1:].isdigit():
+            words[-1] += raw.strip(".,:")  # 3,50 € is read with its unit
+            continue
+        else:
+            w = _strip_punct(raw).strip("'-")
         if w:
             words.append(w)
     return words
