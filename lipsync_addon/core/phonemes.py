@@ -8,6 +8,7 @@ reported so the user can check it.
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import unicodedata
@@ -358,6 +359,11 @@ class Lexicon:
         found, source = self._dict_lookup(word)
         if found:
             return Pronunciation(word, found, source)
+        # drawn-out spellings ("nooo", "sooo", "ummm", "whaaat", "pleease"): the dictionary word
+        for plain in unelongated(word):
+            found, _ = self._dict_lookup(plain)
+            if found:
+                return Pronunciation(word, found, "elongated")
         # compounds: two dictionary words ("lipsync" -> lip + sync), longest head first
         for cut in range(len(word) - 2, 1, -1):
             head, _ = self._dict_lookup(word[:cut])
@@ -368,6 +374,27 @@ class Lexicon:
         if lts:
             return Pronunciation(word, lts, "letter_to_sound")
         return Pronunciation(word, [], "none")
+
+
+def unelongated(word: str, max_runs: int = 6) -> list[str]:
+    """Spellings of a drawn-out word with its repeated letters shortened, most likely first.
+
+    A run of three or more letters is drawn out: it becomes one letter first, then two ("sooo" -> "so",
+    then "soo"); a double letter stays double first ("pleease" -> "please" comes after no change).
+    The word itself and one-letter results (letter names: "mmm" -> "m") are not returned.
+    """
+    runs = [(ch, len(list(group))) for ch, group in itertools.groupby(word)]
+    repeated = [i for i, (_, n) in enumerate(runs) if n >= 2][:max_runs]
+    if not repeated:
+        return []
+    options = [(1, 2) if runs[i][1] >= 3 else (2, 1) for i in repeated]
+    out: list[str] = []
+    for choice in sorted(itertools.product(range(2), repeat=len(repeated)), key=sum):
+        lengths = {i: options[k][c] for k, (i, c) in enumerate(zip(repeated, choice, strict=True))}
+        spelled = "".join(ch * lengths.get(i, n) for i, (ch, n) in enumerate(runs))
+        if spelled != word and len(spelled) >= 2 and spelled not in out:
+            out.append(spelled)
+    return out
 
 
 def strip_stress(phones: list[str]) -> list[str]:

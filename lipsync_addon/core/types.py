@@ -113,7 +113,8 @@ class Audio:
 class Word:
     """A word with its timing in seconds.
 
-    ``pronunciation_source`` is "dictionary", "cmudict", "letter_to_sound" or
+    ``pronunciation_source`` is "dictionary", "cmudict", "elongated" (a drawn-out spelling of a
+    dictionary word: "nooo"), "compound", "letter_to_sound" or
     "recognized" (when the word came from recognition, not a transcript).
     """
 

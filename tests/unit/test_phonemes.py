@@ -11,6 +11,7 @@ from lipsync_addon.core.phonemes import (
     letter_to_sound,
     normalize_text,
     number_to_words,
+    unelongated,
 )
 
 
@@ -51,6 +52,20 @@ def test_normalize_says_written_forms_as_spoken(written: str, said: str) -> None
     """Before, "well—I" was one word "welli" (letter-to-sound), "$3.50" was "three point five zero
     dollars", "2nd" was "two nd" and "A.I." was the word "ai"."""
     assert normalize_text(written) == said.split()
+
+
+def test_drawn_out_spellings_are_pronounced_as_their_dictionary_word() -> None:
+    """A script's "Nooo", "Sooo", "Ummm", "whaaat" were letter-to-sound words ("nooo" N UW AA)."""
+    assert unelongated("sooo") == ["so", "soo"]  # a run of three is drawn out: one letter first
+    assert unelongated("pleease") == ["please"]  # the word itself is not a candidate
+    assert unelongated("mmm") == ["mm"]  # never a single letter's name
+    assert unelongated("ledger") == []
+    lexicon = Lexicon()
+    for drawn, plain in [("nooo", "no"), ("sooo", "so"), ("ummm", "um"), ("whaaat", "what"), ("heyyy", "hey"),
+                         ("pleease", "please"), ("yesss", "yes"), ("okaaay", "okay")]:
+        said = lexicon.pronounce(drawn)
+        assert (said.phones, said.source) == (lexicon.pronounce(plain).phones, "elongated"), drawn
+    assert lexicon.pronounce("xyzzy").source == "letter_to_sound"
 
 
 def test_normalize_leaves_out_directions_and_sound_descriptions() -> None:

@@ -57,6 +57,9 @@ def test_typeset_punctuation_aligns_like_plain_words(bobby: Audio) -> None:
     assert [w.text for w in typeset.words] == ["bobby", "ripped", "the", "ledger"]
     assert [(w.start, w.end) for w in typeset.words] == [(w.start, w.end) for w in plain.words]
     assert typeset.warnings == plain.warnings
+    drawn = recognizer.transcribe(bobby, "Bobbby riiipped the ledgerrr")  # drawn out: the same words, no warning
+    assert [(w.start, w.end) for w in drawn.words] == [(w.start, w.end) for w in plain.words]
+    assert drawn.warnings == plain.warnings
 
 
 def test_unknown_word_is_pronounced_and_warned(bobby: Audio) -> None:
