@@ -188,7 +188,7 @@ def analyze(args: argparse.Namespace) -> int:
     if args.subtitles:
         from .core.export.subtitles import write_subtitles
 
-        write_subtitles(result.lines, args.subtitles)
+        write_subtitles(result.lines, args.subtitles, result.provenance.get("language", "en"))
     if args.textgrid:
         from .core.textgrid import Interval, Tier, write_textgrid
 

@@ -25,7 +25,7 @@ import unicodedata
 
 from .recognize.timeline import tile_phones
 from .transcript_file import ScriptLine, script_lines, speaker_key, speakers
-from .types import LineTiming, Phone, Transcript, TranscriptError
+from .types import LineTiming, Phone, Transcript, TranscriptError, Word
 
 
 def select(text: str, speaker: str) -> tuple[list[ScriptLine], set[int]]:
@@ -100,11 +100,14 @@ def line_times(transcript: Transcript, lines: list[ScriptLine], language: str) -
     """
     owner = word_lines([w.text for w in transcript.words], lines, language)
     spans: dict[int, list[float]] = {}
+    words: dict[int, list[Word]] = {}
     for word, line in zip(transcript.words, owner, strict=True):
         if line >= 0:
             span = spans.setdefault(line, [word.start, word.end])
             span[0], span[1] = min(span[0], word.start), max(span[1], word.end)
-    return [LineTiming(lines[i].speaker, lines[i].text, start, end) for i, (start, end) in sorted(spans.items())]
+            words.setdefault(line, []).append(word)
+    return [LineTiming(lines[i].speaker, lines[i].text, start, end, tuple(words[i]))
+            for i, (start, end) in sorted(spans.items())]
 
 
 def keep_speaker(transcript: Transcript, lines: list[ScriptLine], keep: set[int], language: str) -> Transcript:

@@ -318,6 +318,8 @@ class LineTiming:
     text: str
     start: float
     end: float
+    #: the line's aligned words, in order (subtitle cues are cut between them); not in the cue JSON
+    words: tuple[Word, ...] = field(default=(), compare=False, repr=False)
 
 
 class Recognizer(Protocol):

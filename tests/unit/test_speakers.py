@@ -9,7 +9,7 @@ import pytest
 
 from lipsync_addon.core import pipeline, speakers
 from lipsync_addon.core.audio import load_audio, to_analysis
-from lipsync_addon.core.export.subtitles import to_srt, to_vtt
+from lipsync_addon.core.export.subtitles import MAX_CHARS, MAX_SECONDS, split_line, to_srt, to_vtt
 from lipsync_addon.core.transcript_file import ScriptLine, script_lines, sentences, transcript_from_text
 from lipsync_addon.core.transcript_file import speakers as speakers_of
 from lipsync_addon.core.types import Audio, LineTiming, Phone, PipelineConfig, Transcript, TranscriptError, Word
@@ -238,6 +238,68 @@ def test_line_times_sentences_and_subtitle_files() -> None:
     assert sentences("Hi there. How are you?  Fine... thanks! 3.5 kg — ok") == [
         "Hi there.", "How are you?", "Fine...", "thanks!", "3.5 kg — ok"]
     assert sentences("真っ昼間だった。電球がともっていた。") == ["真っ昼間だった。", "電球がともっていた。"]
+
+
+def _timed_words(text: str, gaps: dict[int, float], rate: float = 0.3) -> tuple[Word, ...]:
+    """Words of ``text`` every ``rate`` s (0.25 s long), with an extra pause before the word indices in ``gaps``."""
+    out, t = [], 0.0
+    for i, w in enumerate(text.split()):
+        t += gaps.get(i, 0.0)
+        out.append(Word(w.strip(",.").lower(), t, t + 0.25))
+        t += rate
+    return tuple(out)
+
+
+def test_long_lines_become_several_cues_cut_at_pauses() -> None:
+    """An unpunctuated 26 s transcript used to be one 26 s subtitle."""
+    text = ("so this is the line that goes on and on without any punctuation at all because the "
+            "actor improvised it and nobody cut it into sentences before it came to us today")
+    words = _timed_words(text, {15: 1.2, 21: 0.4})  # a long pause before "because", a short one before "nobody"
+    line = LineTiming("ANNA", text, words[0].start, words[-1].end, words)
+    cues = split_line(line)
+    assert " ".join(c.text for c in cues) == text
+    for c in cues:
+        assert len(c.text) <= MAX_CHARS and c.end - c.start <= MAX_SECONDS and c.speaker == "ANNA"
+    assert [c.text.split()[0] for c in cues] == ["so", "because", "nobody"]  # the long pause ends a cue; the
+    assert cues[1].start == words[15].start and cues[1].end == words[20].end  # too long rest is cut at its pause
+    # punctuation is a good place too; a short line stays whole; text without spaces is not cut
+    said = "First we go to the harbour and find the boat, then we sail out past the lighthouse before dawn and wait"
+    cues = split_line(LineTiming("", said, 0.0, 9.0, _timed_words(said, {})))
+    assert cues[0].text.endswith("boat,")
+    assert split_line(LineTiming("", "Hello there.", 0.0, 1.0, _timed_words("Hello there.", {}))) == [
+        LineTiming("", "Hello there.", 0.0, 1.0)]
+    assert len(split_line(LineTiming("", "電球が" * 40, 0.0, 12.0))) == 1
+    # words that do not match the text one to one: times spread over the line by characters
+    cues = split_line(LineTiming("", text, 0.0, 20.0, words[:5]))
+    assert len(cues) >= 3 and cues[0].start == 0.0 and abs(cues[-1].end - 20.0) < 1e-9
+
+
+def test_cli_subtitles_of_a_long_unpunctuated_transcript_are_readable_cues(tmp_path: Path) -> None:
+    """Real speech, 26 s, its transcript one line without punctuation: cues cut between its words."""
+    import itertools
+    import subprocess
+    import sys
+
+    from lipsync_addon.core.transcript_file import is_subtitles
+
+    clip, lab = DATA / "aligned" / "acoustic_corpus.wav", DATA / "aligned" / "acoustic_corpus.lab"
+    out = tmp_path / "line.srt"
+    run = subprocess.run([sys.executable, "-m", "lipsync_addon", "analyze", str(clip), "--text", str(lab),
+                          "--subtitles", str(out), "-o", str(tmp_path / "cues.json")],
+                         check=False, capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert run.returncode == 0, run.stderr
+    srt = out.read_text(encoding="utf-8")
+    assert is_subtitles(srt)
+    blocks = [b.split("\n") for b in srt.strip().split("\n\n")]
+    assert len(blocks) >= 4
+    spans = []
+    for _number, timing, text in blocks:
+        a, b = (sum(float(x) * m for x, m in zip(t.replace(",", ".").split(":"), (3600, 60, 1), strict=True))
+                for t in timing.split(" --> "))
+        assert len(text) <= MAX_CHARS and 0 < b - a <= MAX_SECONDS
+        spans.append((a, b))
+    assert all(b1 <= a2 for (_, b1), (a2, _) in itertools.pairwise(spans))
+    assert " ".join(line.text for line in script_lines(srt)) == " ".join(lab.read_text(encoding="utf-8").split())
 
 
 def test_subtitle_writer_refuses_no_lines_and_unwritable_paths(tmp_path: Path) -> None:

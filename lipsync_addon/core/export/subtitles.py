@@ -1,14 +1,95 @@
 """Subtitles timed by the alignment: the transcript's lines as SubRip (``.srt``) or WebVTT (``.vtt``) cues.
 
 Each cue runs from the line's first aligned word to its last (:class:`~lipsync_addon.core.types.LineTiming`),
-so a rough script becomes subtitles that start and end with the speech. Speakers are kept: ``NAME: text``
-in SubRip, a voice tag ``<v NAME>`` in WebVTT, which is how :mod:`lipsync_addon.core.transcript_file`
-reads them back.
+so a rough script becomes subtitles that start and end with the speech. A line too long to read as one
+subtitle (more than :data:`MAX_CHARS` characters, two rows of 42, or :data:`MAX_SECONDS`) or with a
+long pause inside is cut into several cues between its words, after punctuation where it can, each
+timed by its own words. Speakers are kept: ``NAME: text`` in SubRip, a voice tag ``<v NAME>`` in
+WebVTT, which is how :mod:`lipsync_addon.core.transcript_file` reads them back.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from ..types import LineTiming, LipSyncError
+
+#: Most characters in one cue: two rows of 42, the usual broadcast and streaming limit.
+MAX_CHARS = 84
+#: Longest cue, seconds.
+MAX_SECONDS = 7.0
+#: A pause at least this long (s) between two words ends a cue: no text on screen through silence.
+PAUSE_SECONDS = 1.0
+#: Characters that end a phrase: a good place to cut a line.
+_PHRASE_END = ".,;:!?…—–-)»”\"'。、！？"
+
+
+def _word_times(line: LineTiming, written: list[str], language: str) -> list[tuple[float, float]]:
+    """(start, end) in seconds of each written (space-separated) word of ``line``: from its aligned
+    words when every word of the line was aligned, else spread over the line by character count."""
+    from ..recognize.espeak_align import tokenize
+
+    counts = [len(tokenize(w, language)) for w in written]
+    if line.words and sum(counts) == len(line.words):
+        out, k = [], 0
+        for n in counts:
+            if n:
+                out.append((line.words[k].start, line.words[k + n - 1].end))
+                k += n
+            else:  # punctuation or an annotation: no time of its own
+                out.append(out[-1] if out else (line.words[0].start, line.words[0].start))
+        return out
+    total = max(1, sum(len(w) for w in written) + len(written) - 1)
+    span = line.end - line.start
+    out, chars = [], 0
+    for w in written:
+        a = line.start + span * chars / total
+        chars += len(w)
+        out.append((a, line.start + span * chars / total))
+        chars += 1
+    return out
+
+
+def split_line(line: LineTiming, language: str = "en") -> list[LineTiming]:
+    """``line`` as one or more cues: cut before a pause of :data:`PAUSE_SECONDS`, and where the text
+    would pass :data:`MAX_CHARS` or the time :data:`MAX_SECONDS`, at the longest pause of the cue so
+    far (punctuation counts as 0.25 s more) that keeps a third of a cue before it. Text without spaces
+    (Japanese, Chinese) stays one cue."""
+    written = line.text.split()
+    if len(written) < 2:
+        return [line]
+    times = _word_times(line, written, language)
+    pieces: list[list[int]] = [[0]]
+    for j in range(1, len(written)):
+        piece = pieces[-1]
+        text = " ".join(written[i] for i in [*piece, j])
+        if times[j][0] - times[piece[-1]][1] >= PAUSE_SECONDS:
+            pieces.append([j])
+            continue
+        if len(text) <= MAX_CHARS and times[j][1] - times[piece[0]][0] <= MAX_SECONDS:
+            piece.append(j)
+            continue
+        # cut where the speaker pauses longest, phrase punctuation counting as a 0.25 s pause; the
+        # cue before keeps at least a third of MAX_CHARS unless the cut is just before the new word
+        best, cut = -1.0, len(piece)
+        for c in range(1, len(piece) + 1):
+            nxt = piece[c] if c < len(piece) else j
+            if c < len(piece) and len(" ".join(written[i] for i in piece[:c])) < MAX_CHARS // 3:
+                continue
+            score = times[nxt][0] - times[piece[c - 1]][1] + (0.25 if written[piece[c - 1]][-1] in _PHRASE_END else 0.0)
+            if score >= best:
+                best, cut = score, c
+        pieces[-1], rest = piece[:cut], piece[cut:]
+        pieces.append([*rest, j])
+    if len(pieces) == 1:
+        return [line]
+    return [replace(line, text=" ".join(written[i] for i in p), start=times[p[0]][0], end=times[p[-1]][1],
+                    words=()) for p in pieces]
+
+
+def cues(lines: list[LineTiming], language: str = "en") -> list[LineTiming]:
+    """The subtitle cues of ``lines``: each line, cut where :func:`split_line` cuts it."""
+    return [cue for line in lines for cue in split_line(line, language)]
 
 
 def _clock(seconds: float, separator: str) -> str:
@@ -38,15 +119,17 @@ def to_vtt(lines: list[LineTiming]) -> str:
     return "\n".join(cues)
 
 
-def write_subtitles(lines: list[LineTiming], path: str) -> None:
-    """Write ``lines`` to ``path`` as WebVTT when it ends in ``.vtt``, else SubRip (UTF-8).
+def write_subtitles(lines: list[LineTiming], path: str, language: str = "en") -> None:
+    """Write ``lines`` to ``path`` as WebVTT when it ends in ``.vtt``, else SubRip (UTF-8); long lines
+    are cut into several cues (:func:`cues`; ``language``: the transcript's ISO 639 code).
 
     Raises:
         LipSyncError: no timed lines (no transcript, or nothing aligned), or the file cannot be written.
     """
     if not lines:
         raise LipSyncError("No timed lines to write as subtitles: they come from the transcript (give --text).")
-    text = to_vtt(lines) if path.lower().endswith(".vtt") else to_srt(lines)
+    timed = cues(lines, language)
+    text = to_vtt(timed) if path.lower().endswith(".vtt") else to_srt(timed)
     try:
         with open(path, "w", encoding="utf-8", newline="\n") as handle:
             handle.write(text)
