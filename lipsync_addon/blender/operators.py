@@ -32,17 +32,32 @@ def _scene_settings(context: Any) -> Any:
     return getattr(context.scene, "lipsync", None)
 
 
-def build_request(context: Any, op: Any) -> api.GenerateRequest:
+def target_names(context: Any, object_name: str) -> list[str]:
+    """The objects one Generate animates, in order: ``object_name`` when given; else the active object,
+    and with the scene's **All Selected** also every other selected mesh with shape keys (by name)."""
+    if object_name:
+        return [object_name]
+    active = context.active_object
+    names = [active.name] if active is not None else []
+    settings = _scene_settings(context)
+    if settings is not None and settings.all_selected:
+        others = [o for o in getattr(context, "selected_objects", []) or []
+                  if o.type == "MESH" and o.data.shape_keys is not None and o.name not in names]
+        names += sorted(o.name for o in others)
+    return names
+
+
+def build_request(context: Any, op: Any, object_name: str = "") -> api.GenerateRequest:
     """Snapshot the operator's overrides + the scene/object settings into a GenerateRequest.
 
-    Empty operator properties fall back to: the active object, the scene's clip
-    and transcript settings, the object's viseme set and mapping list, the
-    preferences' custom mapping file.
+    Empty operator properties fall back to: the active object (``object_name`` picks another), the
+    scene's clip and transcript settings, the object's viseme set and mapping list, the preferences'
+    custom mapping file.
     """
     settings = _scene_settings(context)
     if settings is None:
         raise LipSyncError("The Lip Sync add-on is not registered in this scene.")
-    obj_name = op.object_name or (context.active_object.name if context.active_object else "")
+    obj_name = object_name or op.object_name or (context.active_object.name if context.active_object else "")
     obj = bpy.data.objects.get(obj_name) if obj_name else None
 
     start_frame: int | None = int(settings.start_frame)
@@ -276,6 +291,84 @@ class GenerateSession:
         _redraw(context)
 
 
+def combine(outcomes: list[tuple[str, Outcome]]) -> Outcome:
+    """One outcome for a Generate over several objects: FINISHED when any object was baked (the undo
+    step then holds them all; the others' errors become warnings), each report naming its object."""
+    if len(outcomes) == 1:
+        return outcomes[0][1]
+    baked = [o for _, o in outcomes if o.status == "FINISHED"]
+    reports: list[tuple[str, str]] = []
+    for name, outcome in outcomes:
+        for level, message in outcome.reports:
+            # an object skipped while others were generated is a warning: the run did not fail
+            shown = "WARNING" if baked and level == "ERROR" else level
+            reports.append((shown, message if message.startswith("Lip sync:") or f"'{name}'" in message
+                            else f"'{name}': {message}"))
+    summary = f"Lip sync: {len(baked)} of {len(outcomes)} objects generated."
+    return Outcome("FINISHED" if baked else "CANCELLED", [("INFO" if baked else "ERROR", summary), *reports],
+                   baked[-1].report if baked else None)
+
+
+class GenerateQueue:
+    """Generate on several objects one after the other, each prepared just before it runs (so the
+    second finds the first's sound strip and enhanced file, and reuses its analysis).
+
+    ``build(context, name)`` makes an object's request (LipSyncError: that object is reported and skipped);
+    it gets the context of the current call, never one kept from an earlier call.
+    """
+
+    def __init__(self, names: list[str], build: Any) -> None:
+        self.names = list(names)
+        self.build = build
+        self.outcomes: list[tuple[str, Outcome]] = []
+        self.session: GenerateSession | None = None
+        self.current = ""
+
+    @property
+    def timer(self) -> Any:
+        return self.session.timer if self.session is not None else None
+
+    def start(self, context: Any) -> Outcome | None:
+        """Start the next object's session; the combined Outcome when none is left to run."""
+        while self.names:
+            self.current = self.names.pop(0)
+            try:
+                request = self.build(context, self.current)
+            except LipSyncError as exc:
+                self.outcomes.append((self.current, _outcome_from_error(context, exc)))
+                continue
+            self.session = GenerateSession(request)
+            self.session.start(context)
+            return None
+        self.session = None
+        return combine(self.outcomes)
+
+    def tick(self, context: Any) -> Outcome | None:
+        """Poll the running session; when it is done, start the next; the combined Outcome at the end."""
+        if self.session is None:
+            return self.start(context)
+        outcome = self.session.tick(context)
+        if outcome is None:
+            return None
+        self.outcomes.append((self.current, outcome))
+        return self.start(context)
+
+    def escape(self, context: Any) -> Outcome:
+        """Esc: cancel the running object and the ones after it; objects already baked stay (undo removes them)."""
+        if self.session is not None:
+            self.outcomes.append((self.current, self.session.escape(context)))
+        skipped, self.names = self.names, []
+        self.session = None
+        outcome = combine(self.outcomes)
+        if skipped:
+            outcome.reports.append(("WARNING", f"Not generated (cancelled): {', '.join(skipped)}."))
+        return outcome
+
+    def cleanup(self, context: Any) -> None:
+        if self.session is not None:
+            self.session.cleanup(context)
+
+
 def _status_text(context: Any, fraction: float, stage: str) -> None:
     workspace = getattr(context, "workspace", None)
     if workspace is not None:
@@ -296,7 +389,7 @@ class LIPSYNC_OT_generate(bpy.types.Operator):
     )
     transcript: StringProperty(name="Transcript", description="The line's text (empty: the panel's transcript)")
 
-    _session: GenerateSession | None = None
+    _session: GenerateQueue | None = None
 
     @classmethod
     def poll(cls, context: Any) -> bool:
@@ -305,11 +398,15 @@ class LIPSYNC_OT_generate(bpy.types.Operator):
 
     # ------------------------------------------------------------------ blocking path
     def execute(self, context: Any) -> set[str]:
-        """Blocking: analyze and bake now (background mode, scripts)."""
+        """Blocking: analyze and bake now (background mode, scripts), object after object."""
+        outcomes = [(name, self._execute_one(context, name)) for name in target_names(context, self.object_name)]
+        return self._report(combine(outcomes) if outcomes else self._execute_one(context, ""))
+
+    def _execute_one(self, context: Any, object_name: str) -> Outcome:
         wm = context.window_manager
         use_cursor_progress = not bpy.app.background and context.window is not None
         try:
-            request = build_request(context, self)
+            request = build_request(context, self, object_name)
             if use_cursor_progress:
                 wm.progress_begin(0, 100)
             try:
@@ -328,19 +425,18 @@ class LIPSYNC_OT_generate(bpy.types.Operator):
                 api.discard(request)  # no-op once apply moved the enhanced file into place
         except LipSyncError as exc:
             outcome = _outcome_from_error(context, exc)
-        return self._report(outcome)
+        return outcome
 
     # ------------------------------------------------------------------ interactive path
     def invoke(self, context: Any, event: Any) -> set[str]:
         """Interactive: start the worker and return to the UI; fall back to execute headless."""
         if bpy.app.background or context.window is None:
             return self.execute(context)
-        try:
-            request = build_request(context, self)
-        except LipSyncError as exc:
-            return self._report(_outcome_from_error(context, exc))
-        self._session = GenerateSession(request)
-        self._session.start(context)
+        names = target_names(context, self.object_name) or [""]
+        self._session = GenerateQueue(names, lambda ctx, name: build_request(ctx, self, name))
+        done = self._session.start(context)
+        if done is not None:  # no object could be prepared
+            return self._report(done)
         context.window_manager.modal_handler_add(self)
         return {"RUNNING_MODAL"}
 
@@ -356,9 +452,10 @@ class LIPSYNC_OT_generate(bpy.types.Operator):
             outcome = session.tick(context)
             return {"PASS_THROUGH"} if outcome is None else self._report(outcome)
         except Exception as exc:  # a bug: never leave a stuck RUNNING state or a timer behind
-            session.job.cancel()
-            session.cleanup(context)
-            return self._report(_outcome_from_error(context, LipSyncError(f"Lip sync failed unexpectedly: {exc}")))
+            outcome = session.escape(context)  # stops the worker; objects already baked stay in the undo step
+            error = _outcome_from_error(context, LipSyncError(f"Lip sync failed unexpectedly: {exc}"))
+            outcome.reports[:0] = error.reports
+            return self._report(outcome)
 
     def cancel(self, context: Any) -> None:
         """Blender cancelled the modal (file load, quit): stop the worker, change nothing."""

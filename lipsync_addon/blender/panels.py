@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 import bpy
 
 from ..core.types import LipSyncError
-from . import rig, strips
+from . import operators, rig, strips
 
 #: (object name, shape-key names, set override) -> detected set or error message.
 _DETECT_CACHE: dict[tuple[str, tuple[str, ...], str], tuple[str, str]] = {}
@@ -158,10 +158,13 @@ class LIPSYNC_PT_main(bpy.types.Panel):
 
         state = getattr(context.window_manager, "lipsync_job", None)
         running = state is not None and state.status == "RUNNING"
+        layout.prop(settings, "all_selected")
+        count = len(operators.target_names(context, "")) if settings.all_selected else 1
         row = layout.row()
         row.scale_y = 1.5
         row.enabled = not running
-        row.operator("lipsync.generate", icon="PLAY_SOUND")
+        row.operator("lipsync.generate", icon="PLAY_SOUND",
+                     text=f"Generate Lip Sync ({count} objects)" if count > 1 else "Generate Lip Sync")
         layout.operator("lipsync.export_animation", icon="EXPORT", text="Export GLB / FBX...")
         if state is None:
             return

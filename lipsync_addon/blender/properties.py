@@ -176,6 +176,12 @@ class LIPSYNC_PG_scene(bpy.types.PropertyGroup):
         description="Put a timeline marker at the start of each line of the transcript (speaker and first words); "
         "generating again replaces them, other markers are never touched",
     )
+    all_selected: BoolProperty(
+        name="All Selected",
+        default=False,
+        description="Generate for the active object and every other selected mesh with shape keys, each with its "
+        "own Speaker, viseme set and mapping, one after the other (one undo step; the speech is analysed once)",
+    )
     reference_path: StringProperty(
         name="Sync Reference",
         subtype="FILE_PATH",

@@ -158,3 +158,64 @@ def test_line_markers_are_ours_alone(scene, tmp_path):
         ["cam cut", "John starts", "MARY: Mary rolled the barrel."])
     long_line = markers.marker_name(LineTiming("NARRATOR", "word " * 30, 0.0, 1.0))
     assert len(long_line) == markers.MAX_NAME and long_line.endswith("\u2026")
+
+
+def test_all_selected_generates_each_character_with_its_speaker(scene, tmp_path):
+    """One Generate for two selected heads (and a selected body whose shape keys are no mouth): each head
+    speaks its own lines, the body is reported and left alone, one strip."""
+    from lipsync_addon.blender import operators
+
+    audio, mary_start, mary_end = _track(tmp_path)
+    fps = scene.render.fps / scene.render.fps_base
+    settings = scene.lipsync
+    settings.audio_path, settings.start_frame = audio, 1
+    settings.transcript_source = "DATABLOCK"
+    settings.transcript_text = bpy.data.texts.new("scene_script")
+    settings.transcript_text.write(SCRIPT)
+    john, mary = make_mesh("John", PRESET_SHAPE_KEYS["oculus"]), make_mesh("Mary", PRESET_SHAPE_KEYS["arkit"])
+    body = make_mesh("Body", ["Fat", "Thin"])
+    john.lipsync.speaker, mary.lipsync.speaker = "JOHN", "MARY"
+    for obj in (john, mary, body):
+        obj.select_set(True)
+    bpy.context.view_layer.objects.active = mary
+    assert operators.target_names(bpy.context, "") == ["Mary"]  # All Selected is off: the active object only
+    settings.all_selected = True
+    assert operators.target_names(bpy.context, "") == ["Mary", "Body", "John"]
+    assert operators.target_names(bpy.context, "John") == ["John"]  # an object named by the caller: only it
+    assert bpy.ops.lipsync.generate() == {"FINISHED"}
+    john_frames = np.arange(1 + 0.5 * fps, 1 + 3.3 * fps)
+    mary_frames = np.arange(1 + (mary_start + 0.3) * fps, 1 + (mary_end - 0.3) * fps)
+    assert max(_open(john, f) for f in john_frames) > 0.5 and max(_open(john, f) for f in mary_frames) < 0.02
+    # Mary's ARKit mix spreads a viseme over several keys (jawOpen up to ~0.45)
+    assert max(_open(mary, f) for f in mary_frames) > 0.3 and max(_open(mary, f) for f in john_frames) < 0.02
+    assert body.data.shape_keys.animation_data is None  # no mouth shapes: reported, not touched
+    state = bpy.context.window_manager.lipsync_job
+    assert state.detected_set in {"oculus", "arkit"}
+    if compat.has_audio():
+        assert [s.name for s in compat.all_strips(scene.sequence_editor)] == ["scene_dialogue.wav"]
+
+
+def test_all_selected_queue_reports_each_object_and_stops_on_escape(scene):
+    """The interactive path's queue: each object's outcome, a failing one skipped, Esc keeps what was baked."""
+    from test_blender_modal import run_until_done
+
+    from lipsync_addon.blender import bake, operators
+
+    heads = [make_mesh(name, PRESET_SHAPE_KEYS["oculus"]) for name in ("A", "B", "C")]
+    make_mesh("Body", ["Fat"])
+
+    def build(_context, name):
+        return api.prepare(name, str(SPEECH), transcript=SPEECH_TEXT)
+
+    queue = operators.GenerateQueue(["A", "Body", "B"], build)
+    assert queue.start(bpy.context) is None
+    outcome = run_until_done(queue)
+    assert outcome.status == "FINISHED"
+    assert outcome.reports[0] == ("INFO", "Lip sync: 2 of 3 objects generated.")
+    assert any(level == "WARNING" and "'Body'" in message for level, message in outcome.reports)
+    assert all(bake.is_owned(h.data.shape_keys.animation_data.action) for h in heads[:2])
+    queue = operators.GenerateQueue(["C", "A"], build)  # Esc while C runs: nothing more is generated
+    queue.start(bpy.context)
+    stopped = queue.escape(bpy.context)
+    assert stopped.status == "CANCELLED" and stopped.reports[-1] == ("WARNING", "Not generated (cancelled): A.")
+    assert heads[2].data.shape_keys.animation_data is None and queue.timer is None
