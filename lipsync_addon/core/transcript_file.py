@@ -35,9 +35,11 @@ _PLAIN_SPEAKER = re.compile(r"^\s*([A-Z][A-Z0-9 .'\-]{1,30}):\s+")
 _ANY_SPEAKER = re.compile(r"^\s*([^\W\d_][\w .'\-]{0,30}?):\s+")
 _VOICE = re.compile(r"<v(?:\.[\w.\-]+)?\s+([^>]+)>")
 _DASH = re.compile(r"^\s*[-\u2010-\u2015]+\s*")
-#: Subtitle formatting and voice tags: markup, not annotations (``<i>``, ``</b>``, ``<v Anna>``, ``{\\an8}``).
+#: Subtitle formatting, voice and timestamp tags: markup, not annotations (``<i>``, ``</b>``, ``<v Anna>``,
+#: ``<00:00:05.000>``, ``{\\an8}``).
 _FORMAT = re.compile(
-    r"</?(?:[ibu]|v(?:\.[\w.\-]+)?(?:\s[^>]*)?|c(?:\.[\w.\-]+)?|lang[^>]*|ruby|rt|font[^>]*)>|\{\\[^}]*\}",
+    r"</?(?:[ibus]|br\s*/?|v(?:\.[\w.\-]+)?(?:\s[^>]*)?|c(?:\.[\w.\-]+)?|lang[^>]*|ruby|rt|font[^>]*)>"
+    r"|<\d[\d:.]*>|\{\\[^}]*\}",
     re.IGNORECASE,
 )
 
@@ -60,8 +62,12 @@ def annotations(text: str) -> list[str]:
 
 def without_annotations(text: str) -> str:
     """``text`` without its directions, sound descriptions and tags: each becomes a space, except
-    formatting tags, which go without one (``<i>Hel</i>lo`` is ``Hello``)."""
-    return _SOUND.sub(" ", _TAG.sub(lambda m: "" if _FORMAT.fullmatch(m.group(0)) else " ", text))
+    formatting tags, which go without one (``<i>Hel</i>lo`` is ``Hello``; a ``<br>`` is a space)."""
+    def tag(m: re.Match[str]) -> str:
+        markup = _FORMAT.fullmatch(m.group(0)) and not m.group(0).lower().startswith("<br")
+        return "" if markup else " "
+
+    return _SOUND.sub(" ", _TAG.sub(tag, text))
 
 
 def speaker_key(name: str) -> str:

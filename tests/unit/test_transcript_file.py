@@ -80,8 +80,8 @@ def test_directions_and_sound_descriptions_are_not_spoken() -> None:
     assert script_lines(text)[0].text == "I told you it's fine so come in now"
     assert annotations(text) == ["(laughs)", "[door creaks]", "<VOCNOISE>", "{B_TRANS}", "（笑）"]
     # formatting and voice tags are markup: removed without a space, never listed
-    assert without_annotations("<i>Hel</i>lo {\\an8}there").split() == ["Hello", "there"]
-    assert annotations("<v.loud Anna>Hi</v> <b>there</b> ♪ [MUSIC] ♪") == ["[MUSIC]"]
+    assert without_annotations("<i>Hel</i>lo {\\an8}there<br>now").split() == ["Hello", "there", "now"]
+    assert annotations("<v.loud Anna>Hi</v> <b>there</b> ♪ [MUSIC] ♪ <00:00:05.000>you<br/>") == ["[MUSIC]"]
     assert annotations("a < b and c") == [] and without_annotations("a < b") == "a < b"
 
 
