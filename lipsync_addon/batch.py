@@ -66,6 +66,9 @@ class BatchOptions:
         pronunciations: the user's pronunciations (word -> ARPAbet or "= respelling", docs/pronunciations.md).
         speaker: animate only this speaker's lines of each transcript that names its speakers ("" = every
             line; docs/speakers.md); a line whose transcript does not name it fails with a message.
+        language: ISO 639 code of every line (docs/languages.md): pocketsphinx for English, espeak-ng +
+            DTW for other languages with a transcript, Vosk without one.
+        vosk_model: Vosk model folder (absolute) for lines of another language without a transcript.
     """
 
     formats: list[str] = field(default_factory=lambda: ["json"])
@@ -82,13 +85,17 @@ class BatchOptions:
     blend: bool = False
     pronunciations: dict[str, str] = field(default_factory=dict)
     speaker: str = ""
+    language: str = "en"
+    vosk_model: str = ""
 
     def digest(self) -> str:
         """Short hash of the options (a change re-processes every line)."""
         settings = asdict(self)
-        for name in ("pronunciations", "speaker"):
+        for name in ("pronunciations", "speaker", "vosk_model"):
             if not settings[name]:
                 settings.pop(name)  # unset: batches from before these options resume
+        if settings["language"] == "en":
+            settings.pop("language")
         return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -229,7 +236,8 @@ def _analyze(line: Line, transcript: str, options: BatchOptions) -> Any:
 
     config = PipelineConfig(transcript=transcript, viseme_set=options.viseme_set, fps=options.fps,
                             strength=options.strength, smoothing=options.smoothing, breath=options.breath,
-                            pronunciations=options.pronunciations, speaker=options.speaker, jobs=1)
+                            pronunciations=options.pronunciations, speaker=options.speaker, jobs=1,
+                            language=options.language, vosk_model=options.vosk_model)
     return pipeline.run(line.audio, config)
 
 
@@ -237,7 +245,7 @@ def _write_cues(result: Any, outputs: list[str], options: BatchOptions) -> None:
     from .core.export.engines import write_cue_file
 
     for fmt, path in zip(options.formats, outputs, strict=False):
-        write_cue_file(result, fmt, path, csv_fps=options.csv_fps)
+        write_cue_file(result, fmt, path, csv_fps=options.csv_fps, language=options.language)
 
 
 def _bake_with_template(line: Line, transcript: str, outputs: list[str], options: BatchOptions) -> Any:
@@ -255,6 +263,7 @@ def _bake_with_template(line: Line, transcript: str, outputs: list[str], options
         options.template, options.object_name, line.audio, transcript=transcript,
         strength=options.strength, smoothing=options.smoothing, breath=options.breath,
         viseme_set=options.viseme_set, pronunciations=options.pronunciations, speaker=options.speaker,
+        language=options.language, vosk_model=options.vosk_model,
         blend_path=wanted.get(".blend", ""), glb_path=wanted.get(".glb", ""), fbx_path=wanted.get(".fbx", ""),
     )  # fmt: skip
 
@@ -349,6 +358,11 @@ def run_batch(
         options.template = os.path.abspath(options.template)
     elif options.glb or options.fbx or options.blend:
         raise LipSyncError("--glb / --fbx / --blend need a .blend template (--template) to bake into.")
+    from .core.recognize import get_recognizer
+
+    if options.vosk_model:
+        options.vosk_model = os.path.abspath(options.vosk_model)
+    get_recognizer(options.language or "en", vosk_model=options.vosk_model)  # an unknown language: refuse once
     out_dir = os.path.abspath(out_dir)
     lines = discover_lines(in_dir)
     if not lines:

@@ -266,6 +266,8 @@ def bake_line_into_template(
     breath: float = DEFAULT_BREATH,
     pronunciations: dict[str, str] | None = None,
     speaker: str = "",
+    language: str = "en",
+    vosk_model: str = "",
     blend_path: str = "",
     glb_path: str = "",
     fbx_path: str = "",
@@ -291,7 +293,7 @@ def bake_line_into_template(
         raise RigError(f"The template '{os.path.basename(template)}' has no object named '{object_name}'.")
     report = api.generate(object_name, audio_path, transcript=transcript, viseme_set=viseme_set,
                           strength=strength, smoothing=smoothing, breath=breath, pronunciations=pronunciations,
-                          speaker=speaker)
+                          speaker=speaker, language=language, vosk_model=vosk_model)
     if glb_path:
         export_animation(glb_path, [report.object_name], file_format="GLB")
     if fbx_path:

@@ -108,6 +108,37 @@ def test_batch_speaker_takes_one_character_of_each_scene(tmp_path):
     assert len(cues["words"]) == 12
 
 
+def test_batch_of_another_language_with_subtitles_out(tmp_path):
+    """--lang reaches every line (a Spanish line aligned by espeak-ng + DTW: its 44 words), --formats srt,vtt
+    writes each line's timed subtitles; a line without a transcript fails its subtitles with the message;
+    an unknown language is refused once, before any line."""
+    d = tmp_path / "lines"
+    d.mkdir()
+    lang = REPO / "tests" / "data" / "lang"
+    shutil.copy(lang / "13697_11991_000000.opus", d / "es_line.opus")
+    shutil.copy(lang / "13697_11991_000000.lab", d / "es_line.txt")
+    out = tmp_path / "out"
+    args = ["batch", str(d), "-o", str(out), "-j", "1", "--progress", "none"]
+    assert cli.main([*args, "--lang", "es", "--formats", "json,srt,vtt"]) == 0
+    cues = json.loads((out / "es_line.json").read_text(encoding="utf-8"))
+    provenance = cues["metadata"]["provenance"]
+    assert (provenance["language"], provenance["backend"], len(cues["words"])) == ("es", "espeak-ng+dtw", 44)
+    srt = (out / "es_line.srt").read_text(encoding="utf-8")
+    vtt = (out / "es_line.vtt").read_text(encoding="utf-8")
+    assert srt.startswith("1\n00:00:") and vtt.startswith("WEBVTT")
+    from lipsync_addon.core.transcript_file import script_lines
+
+    said = " ".join((lang / "13697_11991_000000.lab").read_text(encoding="utf-8").split())
+    assert " ".join(line.text for line in script_lines(srt)) == said
+    assert cli.main([*args, "--lang", "es", "--formats", "json"]) == 0  # other formats: done again
+    (d / "es_line.txt").unlink()
+    assert cli.main([*args, "--formats", "srt", "--force"]) == 1
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))["lines"]
+    assert "No subtitles for this line" in manifest["es_line"]["error"]
+    with pytest.raises(LipSyncError, match="xx"):
+        batch.run_batch(str(d), str(tmp_path / "o2"), batch.BatchOptions(language="xx"))
+
+
 def test_batch_two_workers_resume_and_manifest(lines_dir, tmp_path):
     out = tmp_path / "out"
     opts = batch.BatchOptions(formats=["json", "rhubarb-tsv", "oculus", "azure", "csv"])

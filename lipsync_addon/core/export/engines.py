@@ -39,6 +39,8 @@ FORMATS: dict[str, tuple[str, str]] = {
     "oculus": (".oculus.json", "Oculus/OVRLipSync viseme-ID events (0-14)"),
     "azure": (".azure.json", "Azure Speech-style viseme events (AudioOffset ticks, VisemeId 0-21)"),
     "csv": (".csv", "per-frame channel weights at --csv-fps"),
+    "srt": (".srt", "SubRip subtitles: the transcript's lines timed by the alignment (needs a transcript)"),
+    "vtt": (".vtt", "WebVTT subtitles, speakers as voice tags (needs a transcript)"),
 }
 
 
@@ -171,12 +173,20 @@ def frame_weights_csv(result: LipSyncResult, fps: float, *, decimals: int = 4) -
     return buf.getvalue()
 
 
-def write_cue_file(result: LipSyncResult, fmt: str, path: str, *, csv_fps: float = 30.0) -> None:
-    """Write ``result`` as ``fmt`` (a key of :data:`FORMATS`) to ``path`` atomically (UTF-8).
+def write_cue_file(result: LipSyncResult, fmt: str, path: str, *, csv_fps: float = 30.0, language: str = "en") -> None:
+    """Write ``result`` as ``fmt`` (a key of :data:`FORMATS`) to ``path`` atomically (UTF-8);
+    ``language`` (ISO 639) is the transcript's, for cutting subtitle cues.
 
-    Raises LipSyncError for an unknown format or an unwritable path.
+    Raises LipSyncError for an unknown format, an unwritable path, or subtitles without timed lines.
     """
-    if fmt == "json":
+    if fmt in ("srt", "vtt"):
+        from .subtitles import cues, to_srt, to_vtt
+
+        if not result.lines:
+            raise LipSyncError(f"No subtitles for this line ({fmt}): they come from its transcript, and it has none.")
+        timed = cues(result.lines, language)
+        write_text(to_srt(timed) if fmt == "srt" else to_vtt(timed), path)
+    elif fmt == "json":
         write_json(to_cue_dict(result), path)
     elif fmt == "rhubarb":
         write_json(to_rhubarb_dict(result), path)
