@@ -207,6 +207,7 @@ def _english_forms(text: str) -> str:
     t = re.sub(r"\bSt\.?(?=\s+[A-Z])", "saint", t)
     t = re.sub(r"\bMt\.?(?=\s+[A-Z])", "mount", t)
     t = re.sub(r"\bvs\.?(?=\s)", "versus", t, flags=re.IGNORECASE)
+    t = re.sub(r"(\d)\s*([AaPp])\.?[Mm]\b\.?", r"\1 \2 m ", t)  # 3pm, 10:30 a.m.: "p m", "a m"
     # dotted initialisms are spelled letter by letter: A.I., U.S., e.g., p.m.
     t = re.sub(r"\b[A-Za-z](?:\.[A-Za-z])+\.?(?!\w)", lambda m: " " + " ".join(m.group(0).replace(".", "")) + " ", t)
     t = re.sub(r"([$£€])\s*(\d[\d,]*)(?:\.(\d{2}))?(?:\s+(thousand|million|billion|trillion)\b)?",

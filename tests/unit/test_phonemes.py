@@ -47,6 +47,7 @@ def test_normalize_numbers_symbols_accents_and_punctuation() -> None:
     ("£20 and €1.25", "twenty pounds and one euro twenty five"),
     ("pages 5–10 at 30°", "pages five to ten at thirty degrees"),
     ("1,000 people at 5:30", "one thousand people at five thirty"),
+    ("at 3pm, 10:30 a.m. or 7 AM", "at three p m ten thirty a m or seven a m"),
 ])
 def test_normalize_says_written_forms_as_spoken(written: str, said: str) -> None:
     """Before, "well—I" was one word "welli" (letter-to-sound), "$3.50" was "three point five zero
