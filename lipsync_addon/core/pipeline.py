@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import os
 import platform
 import threading
 from collections import OrderedDict
@@ -263,10 +264,27 @@ def _analysis_key(analysis: Audio, text: str, config: PipelineConfig) -> str:
     """What an analysis depends on: the clip's samples (mono 16 kHz) and the analysis settings."""
     digest = hashlib.sha1(usedforsecurity=False)
     digest.update(np.ascontiguousarray(analysis.samples, dtype=np.float32).tobytes())
-    settings = [analysis.rate, text, config.language, config.backend, config.vosk_model, config.enhance,
-                config.denoise_fallback, sorted(config.pronunciations.items())]
+    settings = [analysis.rate, text, config.language, config.backend, config.vosk_model,
+                _folder_stamp(config.vosk_model), config.enhance, config.denoise_fallback,
+                sorted(config.pronunciations.items())]
     digest.update(json.dumps(settings).encode("utf-8"))
     return digest.hexdigest()
+
+
+def _folder_stamp(path: str) -> list[int]:
+    """Modification times (ns) and sizes of a model folder and its files one level down: a model replaced
+    at the same path is another key. [] without a folder."""
+    if not path or not os.path.isdir(path):
+        return []
+    stamp: list[int] = []
+    try:
+        for entry in sorted(os.scandir(path), key=lambda e: e.name):
+            for item in [entry, *(sorted(os.scandir(entry.path), key=lambda e: e.name) if entry.is_dir() else [])]:
+                info = item.stat()
+                stamp += [info.st_mtime_ns, info.st_size]
+    except OSError:
+        return [-1]
+    return stamp
 
 
 def _script(config: PipelineConfig) -> tuple[str, list[ScriptLine] | None, set[int]]:

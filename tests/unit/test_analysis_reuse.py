@@ -62,3 +62,20 @@ def test_cache_bounds() -> None:
     assert cache.get("b") is None and cache.get("a") is not None and cache.get("c") is not None
     cache.put("d", item(11.0))  # longer than the whole budget: not kept, nothing else dropped
     assert cache.get("d") is None and cache.get("a") is not None
+
+
+def test_a_model_replaced_at_the_same_path_is_analysed_again(tmp_path: Path) -> None:
+    """The key holds the Vosk model folder's file times and sizes, not only its path."""
+    import os
+
+    model = tmp_path / "vosk-model"
+    (model / "am").mkdir(parents=True)
+    (model / "am" / "final.mdl").write_bytes(b"one model")
+    audio = Audio(np.zeros(1600, np.float32), 16000)
+    config = PipelineConfig(language="ko", vosk_model=str(model))
+    key = pipeline._analysis_key(audio, "", config)
+    assert pipeline._analysis_key(audio, "", config) == key
+    (model / "am" / "final.mdl").write_bytes(b"another model, same path")
+    os.utime(model / "am" / "final.mdl", ns=(1, 1))
+    assert pipeline._analysis_key(audio, "", config) != key
+    assert pipeline._folder_stamp(str(tmp_path / "missing")) == [] and pipeline._folder_stamp("") == []
