@@ -93,9 +93,10 @@ def is_subtitles(text: str) -> bool:
     return any(_TIMING.match(line) for line in lines)
 
 
-def _cue_lines(text: str) -> list[str]:
-    """The text lines of every SubRip / WebVTT cue, in order (headers, notes, numbers and timings dropped)."""
-    out: list[str] = []
+def _cue_lines(text: str) -> list[list[str]]:
+    """The text rows of every SubRip / WebVTT cue, cue by cue, in order (headers, notes, numbers and timings
+    dropped)."""
+    out: list[list[str]] = []
     for block in re.split(r"\n\s*\n", text.replace("\r\n", "\n").replace("\r", "\n")):
         lines = [ln for ln in block.strip("\n").split("\n") if ln.strip()]
         if not lines or lines[0].startswith(("WEBVTT", "NOTE", "STYLE", "REGION")):
@@ -103,12 +104,13 @@ def _cue_lines(text: str) -> list[str]:
         timing = next((i for i, ln in enumerate(lines) if _TIMING.match(ln)), None)
         if timing is None:
             continue  # no cue timing: a number alone, a header, a stray line
-        out.extend(lines[timing + 1:])
+        out.append(lines[timing + 1:])
     return out
 
 
-def _labelled(raw: str, label: re.Pattern[str], speaker: str) -> tuple[str, str]:
-    """(speaker, spoken text) of one raw line; ``speaker`` is the last named one (kept when unlabelled)."""
+def _labelled(raw: str, label: re.Pattern[str], speaker: str) -> tuple[str, str, bool]:
+    """(speaker, spoken text, whether a speaker label, voice tag or dialogue dash starts it) of one raw line;
+    ``speaker`` is the last named one (kept when unlabelled)."""
     voice = _VOICE.search(raw)
     if voice:
         speaker = voice.group(1).strip()
@@ -120,13 +122,14 @@ def _labelled(raw: str, label: re.Pattern[str], speaker: str) -> tuple[str, str]
         speaker, line = named.group(1).strip(), line[named.end():]
     elif dash and not voice:
         speaker = ""  # a dialogue dash without a name: someone else speaks
-    return speaker, " ".join(line.split())
+    return speaker, " ".join(line.split()), bool(voice or dash or named)
 
 
 def script_lines(text: str) -> list[ScriptLine]:
     """The dialogue lines of a transcript, subtitles or script, in order, with their speakers.
 
-    Subtitles give one line per cue line. Plain text gives one line per text line when it has speaker
+    Subtitles give one line per cue (per speaker when a cue's rows start with labels, voice tags or
+    dialogue dashes). Plain text gives one line per text line when it has speaker
     labels (``ANNA: ...``; ``Anna: ...`` when at least two lines and every line are labelled), else
     the whole text as one line of an unknown speaker. Lines with no words are dropped.
     """
@@ -135,23 +138,41 @@ def script_lines(text: str) -> list[ScriptLine]:
 
 def _script_lines(text: str, *, subtitles: bool) -> list[ScriptLine]:
     if subtitles:
-        raw_lines, label = _cue_lines(text), _SPEAKER
+        return _subtitle_lines(_cue_lines(text))
+    raw_lines = [ln for ln in text.replace("\r\n", "\n").replace("\r", "\n").split("\n") if ln.strip()]
+    bare = [_DASH.sub("", without_annotations(ln)).lstrip() for ln in raw_lines]
+    if len(raw_lines) >= 2 and all(_ANY_SPEAKER.match(ln) for ln in bare):
+        label = _ANY_SPEAKER
+    elif any(_PLAIN_SPEAKER.match(ln) for ln in bare):
+        label = _PLAIN_SPEAKER
     else:
-        raw_lines = [ln for ln in text.replace("\r\n", "\n").replace("\r", "\n").split("\n") if ln.strip()]
-        bare = [_DASH.sub("", without_annotations(ln)).lstrip() for ln in raw_lines]
-        if len(raw_lines) >= 2 and all(_ANY_SPEAKER.match(ln) for ln in bare):
-            label = _ANY_SPEAKER
-        elif any(_PLAIN_SPEAKER.match(ln) for ln in bare):
-            label = _PLAIN_SPEAKER
-        else:
-            plain = " ".join(without_annotations(text).split())
-            return [ScriptLine("", plain)] if plain else []
+        plain = " ".join(without_annotations(text).split())
+        return [ScriptLine("", plain)] if plain else []
     out: list[ScriptLine] = []
     speaker = ""
     for raw in raw_lines:
-        speaker, line = _labelled(raw, label, speaker)
+        speaker, line, _ = _labelled(raw, label, speaker)
         if line:
             out.append(ScriptLine(speaker, line))
+    return out
+
+
+def _subtitle_lines(cues: list[list[str]]) -> list[ScriptLine]:
+    """One line per cue, or per speaker within a cue: a row that no label, voice tag or dialogue dash
+    starts continues the line above it in the same cue (a subtitle's second row)."""
+    out: list[ScriptLine] = []
+    speaker = ""
+    for rows in cues:
+        open_line = False
+        for raw in rows:
+            speaker, line, starts = _labelled(raw, _SPEAKER, speaker)
+            if not line:
+                continue
+            if open_line and not starts:
+                out[-1] = ScriptLine(out[-1].speaker, f"{out[-1].text} {line}")
+            else:
+                out.append(ScriptLine(speaker, line))
+                open_line = True
     return out
 
 

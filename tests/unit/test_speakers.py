@@ -9,7 +9,7 @@ import pytest
 
 from lipsync_addon.core import pipeline, speakers
 from lipsync_addon.core.audio import load_audio, to_analysis
-from lipsync_addon.core.export.subtitles import MAX_CHARS, MAX_SECONDS, split_line, to_srt, to_vtt
+from lipsync_addon.core.export.subtitles import MAX_CHARS, MAX_SECONDS, split_line, to_srt, to_vtt, two_rows
 from lipsync_addon.core.transcript_file import ScriptLine, script_lines, sentences, transcript_from_text
 from lipsync_addon.core.transcript_file import speakers as speakers_of
 from lipsync_addon.core.types import Audio, LineTiming, Phone, PipelineConfig, Transcript, TranscriptError, Word
@@ -44,8 +44,7 @@ VTT = """WEBVTT
 
 def test_subtitle_speakers_labels_dashes_and_continuations() -> None:
     assert script_lines(SRT) == [
-        ScriptLine("ANNA", "Are you coming"),
-        ScriptLine("ANNA", "tonight?"),  # a cue's next line: still Anna
+        ScriptLine("ANNA", "Are you coming tonight?"),  # a cue's next row continues Anna's line
         ScriptLine("BEN", "Maybe."),
         ScriptLine("", "I don't know."),  # a dialogue dash without a name: someone else
         ScriptLine("", "Then I go alone."),
@@ -79,7 +78,7 @@ def test_select_explains_a_missing_speaker() -> None:
     with pytest.raises(TranscriptError, match="Its speakers are: ANNA, BEN"):
         speakers.select(SRT, "Carl")
     _, keep = speakers.select(SRT, " anna ")
-    assert keep == {0, 1}
+    assert keep == {0}
 
 
 def test_words_find_their_lines_when_the_aligner_skips_or_spells_out_words() -> None:
@@ -269,6 +268,13 @@ def test_long_lines_become_several_cues_cut_at_pauses() -> None:
     assert split_line(LineTiming("", "Hello there.", 0.0, 1.0, _timed_words("Hello there.", {}))) == [
         LineTiming("", "Hello there.", 0.0, 1.0)]
     assert len(split_line(LineTiming("", "電球が" * 40, 0.0, 12.0))) == 1
+    # a cue longer than one row is written on two balanced rows, cut after punctuation where it can be
+    assert two_rows("First we go to the harbour, then we sail out past the light") == (
+        "First we go to the harbour,\nthen we sail out past the light")
+    assert two_rows("Hello there.") == "Hello there."
+    srt = to_srt([LineTiming("ANNA", "this is the acoustic corpus i'm talking pretty fast here", 0.0, 3.0)])
+    assert srt.split("\n")[2:4] == ["ANNA: this is the acoustic corpus", "i'm talking pretty fast here"]
+    assert script_lines(srt) == [ScriptLine("ANNA", "this is the acoustic corpus i'm talking pretty fast here")]
     # words that do not match the text one to one: times spread over the line by characters
     cues = split_line(LineTiming("", text, 0.0, 20.0, words[:5]))
     assert len(cues) >= 3 and cues[0].start == 0.0 and abs(cues[-1].end - 20.0) < 1e-9
@@ -293,10 +299,10 @@ def test_cli_subtitles_of_a_long_unpunctuated_transcript_are_readable_cues(tmp_p
     blocks = [b.split("\n") for b in srt.strip().split("\n\n")]
     assert len(blocks) >= 4
     spans = []
-    for _number, timing, text in blocks:
+    for _number, timing, *rows in blocks:
         a, b = (sum(float(x) * m for x, m in zip(t.replace(",", ".").split(":"), (3600, 60, 1), strict=True))
                 for t in timing.split(" --> "))
-        assert len(text) <= MAX_CHARS and 0 < b - a <= MAX_SECONDS
+        assert len(rows) <= 2 and all(len(row) <= 42 for row in rows) and 0 < b - a <= MAX_SECONDS
         spans.append((a, b))
     assert all(b1 <= a2 for (_, b1), (a2, _) in itertools.pairwise(spans))
     assert " ".join(line.text for line in script_lines(srt)) == " ".join(lab.read_text(encoding="utf-8").split())

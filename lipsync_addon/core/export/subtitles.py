@@ -2,10 +2,11 @@
 
 Each cue runs from the line's first aligned word to its last (:class:`~lipsync_addon.core.types.LineTiming`),
 so a rough script becomes subtitles that start and end with the speech. A line too long to read as one
-subtitle (more than :data:`MAX_CHARS` characters, two rows of 42, or :data:`MAX_SECONDS`) or with a
-long pause inside is cut into several cues between its words, after punctuation where it can, each
-timed by its own words. Speakers are kept: ``NAME: text`` in SubRip, a voice tag ``<v NAME>`` in
-WebVTT, which is how :mod:`lipsync_addon.core.transcript_file` reads them back.
+subtitle (more than fits on two rows of :data:`ROW_CHARS` characters, or :data:`MAX_SECONDS`) or with a
+long pause inside is cut into several cues between its words, at its longest pause, each timed by its
+own words; a cue longer than one row (:data:`ROW_CHARS`) is written on two balanced rows. Speakers are
+kept: ``NAME: text`` in SubRip, a voice tag ``<v NAME>`` in WebVTT, which is how
+:mod:`lipsync_addon.core.transcript_file` reads them back.
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ from dataclasses import replace
 
 from ..types import LineTiming, LipSyncError
 
-#: Most characters in one cue: two rows of 42, the usual broadcast and streaming limit.
-MAX_CHARS = 84
+#: Most characters in one row of a cue: the usual broadcast and streaming limit.
+ROW_CHARS = 42
+#: Most characters in one cue: two full rows.
+MAX_CHARS = 2 * ROW_CHARS
 #: Longest cue, seconds.
 MAX_SECONDS = 7.0
 #: A pause at least this long (s) between two words ends a cue: no text on screen through silence.
@@ -52,13 +55,14 @@ def _word_times(line: LineTiming, written: list[str], language: str) -> list[tup
 
 def split_line(line: LineTiming, language: str = "en") -> list[LineTiming]:
     """``line`` as one or more cues: cut before a pause of :data:`PAUSE_SECONDS`, and where the text
-    would pass :data:`MAX_CHARS` or the time :data:`MAX_SECONDS`, at the longest pause of the cue so
+    would no longer fit on two rows (:func:`fits`) or last over :data:`MAX_SECONDS`, at the longest pause of the cue so
     far (punctuation counts as 0.25 s more) that keeps a third of a cue before it. Text without spaces
     (Japanese, Chinese) stays one cue."""
     written = line.text.split()
     if len(written) < 2:
         return [line]
     times = _word_times(line, written, language)
+    label = f"{line.speaker}: " if line.speaker else ""  # SubRip's "NAME: " is on screen too
     pieces: list[list[int]] = [[0]]
     for j in range(1, len(written)):
         piece = pieces[-1]
@@ -66,7 +70,7 @@ def split_line(line: LineTiming, language: str = "en") -> list[LineTiming]:
         if times[j][0] - times[piece[-1]][1] >= PAUSE_SECONDS:
             pieces.append([j])
             continue
-        if len(text) <= MAX_CHARS and times[j][1] - times[piece[0]][0] <= MAX_SECONDS:
+        if fits(label + text) and times[j][1] - times[piece[0]][0] <= MAX_SECONDS:
             piece.append(j)
             continue
         # cut where the speaker pauses longest, phrase punctuation counting as a 0.25 s pause; the
@@ -101,20 +105,51 @@ def _clock(seconds: float, separator: str) -> str:
     return f"{hours:02d}:{minutes:02d}:{secs:02d}{separator}{ms:03d}"
 
 
+def _row_cut(text: str, width: int) -> tuple[int, bool]:
+    """(index of the space to break ``text`` at, whether both rows then fit in ``width``); -1 for no space.
+
+    Among cuts whose rows both fit, the one whose longer row is shortest, a space after punctuation
+    counting as 6 characters shorter; when none fits, the one whose longer row is shortest."""
+    best: tuple[bool, int] | None = None
+    cut = -1
+    for i, ch in enumerate(text):
+        if ch != " ":
+            continue
+        longer = max(i, len(text) - i - 1)
+        rank = (longer > width, longer - (6 if text[i - 1] in _PHRASE_END else 0))
+        if best is None or rank < best:
+            best, cut = rank, i
+    return cut, best is not None and not best[0]
+
+
+def fits(text: str, width: int = ROW_CHARS) -> bool:
+    """True when ``text`` fits on one row of ``width`` characters or on two (cut between words)."""
+    return len(text) <= width or _row_cut(text, width)[1]
+
+
+def two_rows(text: str, width: int = ROW_CHARS) -> str:
+    """``text`` on two rows (joined by a line break) when it is longer than ``width`` characters: cut at the
+    space that keeps both rows within ``width`` and the longer one shortest, preferring punctuation."""
+    if len(text) <= width:
+        return text
+    cut, _ = _row_cut(text, width)
+    return text if cut < 0 else text[:cut] + "\n" + text[cut + 1:]
+
+
 def to_srt(lines: list[LineTiming]) -> str:
-    """SubRip text of ``lines`` (numbered cues, speaker labels as ``NAME:``)."""
+    """SubRip text of ``lines`` (numbered cues, speaker labels as ``NAME:``, two rows when long)."""
     cues = []
     for i, line in enumerate(lines, start=1):
-        text = f"{line.speaker}: {line.text}" if line.speaker else line.text
+        text = two_rows(f"{line.speaker}: {line.text}" if line.speaker else line.text)
         cues.append(f"{i}\n{_clock(line.start, ',')} --> {_clock(line.end, ',')}\n{text}\n")
     return "\n".join(cues)
 
 
 def to_vtt(lines: list[LineTiming]) -> str:
-    """WebVTT text of ``lines`` (speakers as voice tags ``<v NAME>``)."""
+    """WebVTT text of ``lines`` (speakers as voice tags ``<v NAME>``, two rows when long)."""
     cues = ["WEBVTT\n"]
     for line in lines:
-        text = f"<v {line.speaker}>{line.text}" if line.speaker else line.text
+        text = f"<v {line.speaker}>{two_rows(line.text)}" if line.speaker else two_rows(line.text)
         cues.append(f"{_clock(line.start, '.')} --> {_clock(line.end, '.')}\n{text}\n")
     return "\n".join(cues)
 
