@@ -147,7 +147,7 @@ def run(
         mapping=mapping,
         curves=curves,
         viseme_curves=viseme_curves,
-        warnings=([noisy_note] if noisy_note else []) + _speakers_hint(config, lines) + _annotations_note(config)
+        warnings=([noisy_note] if noisy_note else []) + _speakers_hint(config, lines) + _annotations_note(config, text)
         + list(transcript.warnings)
         + (list(enhance_report.warnings) if enhance_report else []),
         provenance=provenance | ({"enhance": enhance_report.to_dict()} if enhance_report else {}),
@@ -310,13 +310,17 @@ def _timed_lines(transcript: str) -> list[ScriptLine]:
     return lines
 
 
-def _annotations_note(config: PipelineConfig) -> list[str]:
-    """A note naming the transcript's directions and sound descriptions, which are not aligned."""
+def _annotations_note(config: PipelineConfig, text: str) -> list[str]:
+    """A note naming the transcript's directions and sound descriptions, which are not aligned (``text``:
+    what is left to align)."""
     found = list(dict.fromkeys(" ".join(a.split()) for a in annotations(config.transcript)))
     if not found:
         return []
     shown = ", ".join(a if len(a) <= 40 else a[:39] + "…" for a in found[:4])
     more = f" and {len(found) - 4} more" if len(found) > 4 else ""
+    if not text.strip():
+        return [f"The transcript holds only directions or sounds ({shown}{more}), no words to align: the speech "
+                "was recognized instead."]
     return [f"Not aligned, as directions or sounds rather than speech: {shown}{more}."]
 
 

@@ -347,3 +347,6 @@ def test_transcript_annotations_are_not_aligned_as_words() -> None:
     speech = [p for p in result.transcript.phones if not p.is_silence and p.end > 16.95 and p.start < 18.30]
     assert speech == []
     assert any("[adif]" in w and "<VOCNOISE>" in w for w in result.warnings)
+    only = pipeline.run(str(BOBBY), PipelineConfig(transcript="[laughs] (sighs)", channel_names=names))
+    assert only.transcript.method != "align" and [w.text for w in only.transcript.words]  # recognized
+    assert any("holds only directions or sounds ([laughs], (sighs))" in w for w in only.warnings)
