@@ -69,6 +69,7 @@ class BatchOptions:
         language: ISO 639 code of every line (docs/languages.md): pocketsphinx for English, espeak-ng +
             DTW for other languages with a transcript, Vosk without one.
         vosk_model: Vosk model folder (absolute) for lines of another language without a transcript.
+        dereverb: reduce room echo (WPE) before each line's analysis (docs/enhance.md, "Room echo").
     """
 
     formats: list[str] = field(default_factory=lambda: ["json"])
@@ -87,11 +88,12 @@ class BatchOptions:
     speaker: str = ""
     language: str = "en"
     vosk_model: str = ""
+    dereverb: bool = False
 
     def digest(self) -> str:
         """Short hash of the options (a change re-processes every line)."""
         settings = asdict(self)
-        for name in ("pronunciations", "speaker", "vosk_model"):
+        for name in ("pronunciations", "speaker", "vosk_model", "dereverb"):
             if not settings[name]:
                 settings.pop(name)  # unset: batches from before these options resume
         if settings["language"] == "en":
@@ -237,7 +239,7 @@ def _analyze(line: Line, transcript: str, options: BatchOptions) -> Any:
     config = PipelineConfig(transcript=transcript, viseme_set=options.viseme_set, fps=options.fps,
                             strength=options.strength, smoothing=options.smoothing, breath=options.breath,
                             pronunciations=options.pronunciations, speaker=options.speaker, jobs=1,
-                            language=options.language, vosk_model=options.vosk_model)
+                            language=options.language, vosk_model=options.vosk_model, dereverb=options.dereverb)
     return pipeline.run(line.audio, config)
 
 
@@ -263,7 +265,7 @@ def _bake_with_template(line: Line, transcript: str, outputs: list[str], options
         options.template, options.object_name, line.audio, transcript=transcript,
         strength=options.strength, smoothing=options.smoothing, breath=options.breath,
         viseme_set=options.viseme_set, pronunciations=options.pronunciations, speaker=options.speaker,
-        language=options.language, vosk_model=options.vosk_model,
+        language=options.language, vosk_model=options.vosk_model, dereverb=options.dereverb,
         blend_path=wanted.get(".blend", ""), glb_path=wanted.get(".glb", ""), fbx_path=wanted.get(".fbx", ""),
     )  # fmt: skip
 

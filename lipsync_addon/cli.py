@@ -117,6 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="progress on stderr; 'json' prints one JSON object per line")
     an.add_argument("--enhance", choices=("off", "light", "standard", "strong"), default="off",
                     help="clean the audio before analysis (timing unchanged; helps on noisy dialogue)")
+    an.add_argument("--dereverb", action="store_true",
+                    help="reduce room echo (WPE) before the analysis: dialogue recorded in a reverberant room")
     an.add_argument("--face", choices=("off", "subtle", "natural", "expressive"), default="off",
                     help="also write procedural blinks, brows, head motion and gaze (face_curves, docs/face.md)")
     an.add_argument("--face-layers", type=_face_layers_arg, default=",".join(FACE_LAYERS), metavar="LAYERS",
@@ -166,6 +168,7 @@ def analyze(args: argparse.Namespace) -> int:
         breath=args.breath,
         jobs=args.jobs,
         enhance=args.enhance,
+        dereverb=args.dereverb,
         face=face_config(args.face, args.face_layers, args.expression, args.face_seed),
     )
     if not (0.0 < config.fps <= 1000.0):

@@ -39,6 +39,8 @@ def add_parser(subparsers: Any) -> None:
                    help="language of the lines, ISO 639 code (en, es, ja, ...; docs/languages.md)")
     p.add_argument("--vosk-model", metavar="DIR", default="",
                    help="Vosk model folder: lines of another language without a transcript")
+    p.add_argument("--dereverb", action="store_true",
+                   help="reduce room echo before each line's analysis (lines recorded in a reverberant room)")
     p.add_argument("--viseme-set", default="", help="viseme set (default: oculus; auto-detected with --template)")
     p.add_argument("--strength", type=float, default=DEFAULT_STRENGTH, help="mouth motion amplitude, 0..2")
     p.add_argument("--smoothing", type=float, default=DEFAULT_SMOOTHING,
@@ -74,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
         breath=args.breath, template=args.template or "", object_name=args.object_name,
         glb=args.glb, fbx=args.fbx, blend=args.blend,
         pronunciations=pronunciations.read(args.dict) if args.dict else {}, speaker=args.speaker.strip(),
-        language=args.lang.strip() or "en", vosk_model=args.vosk_model,
+        language=args.lang.strip() or "en", vosk_model=args.vosk_model, dereverb=args.dereverb,
     )  # fmt: skip
     out_dir = args.output or os.path.join(args.input, "lipsync_out")
     if args.progress == "bar":

@@ -24,6 +24,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
     en.add_argument("-o", "--output", required=True, help="output file; format from the extension (.wav, .flac, .ogg)")
     en.add_argument("--preset", choices=PRESETS, default="standard", help="enhancement strength (default: standard)")
     en.add_argument("--denoise", choices=DENOISERS, help="noise reduction method (default: the preset's, 'auto')")
+    en.add_argument("--dereverb", action="store_true",
+                    help="reduce room echo (WPE de-reverberation; off in every preset, ~0.03x real time at 48 kHz)")
     en.add_argument("--no-highpass", action="store_true", help="keep DC and rumble")
     en.add_argument("--no-hum", action="store_true", help="skip hum detection/notches")
     en.add_argument("--no-eq", action="store_true", help="skip the speech EQ")
@@ -42,6 +44,8 @@ def options_from_args(args: argparse.Namespace) -> dict[str, object]:
     for flag, key in (("no_highpass", "highpass"), ("no_hum", "hum"), ("no_eq", "eq"), ("no_loudness", "loudness")):
         if getattr(args, flag):
             opts[key] = False
+    if args.dereverb:
+        opts["dereverb"] = True
     if args.loudness is not None:
         opts["loudness_lufs"] = args.loudness
     if args.true_peak is not None:

@@ -255,6 +255,7 @@ def prepare(
     face: FaceConfig | None = None,
     bones: bone_mouth.BoneOptions | None = None,
     line_markers: bool = False,
+    dereverb: bool = False,
 ) -> GenerateRequest:
     """Validate inputs on the main thread and snapshot them as plain data.
 
@@ -264,7 +265,8 @@ def prepare(
     location is chosen and checked for write access here. ``face`` turns on procedural blinks,
     brows and head motion (docs/face.md). ``bones`` drives a bone mouth (mouth poses, jaw, tongue;
     docs/bones.md): always on an armature or a mesh with an armature and no shape keys, on a mesh with
-    shape keys only when ``bones.enabled``. Raises LipSyncError subclasses with user messages.
+    shape keys only when ``bones.enabled``. ``dereverb`` reduces room echo before the analysis and, with
+    ``enhance``, in the enhanced sound. Raises LipSyncError subclasses with user messages.
     """
     enhance = check_enhance(enhance)
     face = check_face(face)
@@ -318,9 +320,11 @@ def prepare(
         language=language or "en",
         vosk_model=vosk_model,
         face=face,
+        dereverb=bool(dereverb),
         reuse_analysis=True,  # generating again with other animation settings, or for another speaker: instant
     )
-    target = enhanced.plan_target(full_audio, enhance) if enhance != "off" and add_sound_strip else None
+    target = (enhanced.plan_target(full_audio, enhance, dereverb=bool(dereverb))
+              if enhance != "off" and add_sound_strip else None)
     return GenerateRequest(
         object_name=obj.name,
         scene_name=scene.name,
@@ -409,7 +413,7 @@ def analyze(
 
     share = 0.0 if target.reuse else 0.3
     written = enhanced.write_enhanced(
-        request.audio_path, target, request.enhance,
+        request.audio_path, target, request.enhance, dereverb=request.config.dereverb,
         progress=lambda f, s: progress(share * f, f"enhancing audio: {s}"), cancel=cancel,
     )
     request.enhanced_written = written
@@ -417,7 +421,7 @@ def analyze(
         audio = Audio(written.samples, written.rate, request.audio_path, written.rate, written.channels)
         result = pipeline.run(
             audio,
-            replace(request.config, enhance="off"),  # already enhanced, at the source rate
+            replace(request.config, enhance="off", dereverb=False),  # already enhanced, at the source rate
             progress=lambda f, s: progress(share + (1.0 - share) * f, s),
             cancel=cancel,
         )
@@ -644,6 +648,7 @@ def generate(
     face: FaceConfig | None = None,
     bones: bone_mouth.BoneOptions | None = None,
     line_markers: bool = False,
+    dereverb: bool = False,
     progress: ProgressFn | None = None,
     cancel: CancelToken | None = None,
 ) -> GenerateReport:
@@ -681,6 +686,8 @@ def generate(
             is an armature or a mesh with an armature and no shape keys; on a mesh with shape keys
             only with ``enabled=True``. None = ``BoneOptions()``: no poses, jaw and tongue on (which
             matters only for bone-only targets, since ``enabled`` is False).
+        dereverb: reduce room echo (WPE) before the analysis and, with ``enhance``, in the enhanced
+            sound: for recordings made in a reverberant room (docs/enhance.md, "Room echo").
         progress: callable(fraction in [0, 1], stage name).
         cancel: CancelToken to stop the analysis.
 
@@ -709,6 +716,7 @@ def generate(
         face=face,
         bones=bones,
         line_markers=line_markers,
+        dereverb=dereverb,
     )
     try:
         result = analyze(request, progress=progress or no_progress, cancel=cancel)

@@ -74,6 +74,8 @@ def parse_args(args: list[str]) -> argparse.Namespace:
     parser.add_argument("--enhance", choices=("off", "light", "standard", "strong"), default="off",
                         help="clean the dialogue first; the cleaned <clip>_enhanced.wav (next to the saved "
                         ".blend) becomes the sound strip, the original stays muted (default: off)")
+    parser.add_argument("--dereverb", action="store_true",
+                        help="reduce room echo before the analysis (and in the --enhance sound): reverberant rooms")
     parser.add_argument("--face", choices=("off", "subtle", "natural", "expressive"), default="off",
                         help="procedural face motion level (docs/face.md); layers: --face-layers")
     parser.add_argument("--face-layers", default=",".join(FACE_LAYERS),
@@ -210,6 +212,7 @@ def _run(opts: argparse.Namespace, bpy: Any, api: Any, LipSyncError: type[Except
             add_sound_strip=not opts.no_sound_strip,
             custom_mapping=mapping,
             enhance=opts.enhance,
+            dereverb=opts.dereverb,
             language=opts.lang,
             vosk_model=opts.vosk_model,
             face=_face_config(opts),

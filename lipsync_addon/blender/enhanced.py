@@ -89,10 +89,11 @@ def source_signature(source: str) -> str:
     return f"{st.st_size}:{st.st_mtime_ns}"
 
 
-def make_tag(source: str, preset: str) -> dict[str, str]:
-    """The tag our enhanced file carries (source path, its signature, preset)."""
+def make_tag(source: str, preset: str, *, dereverb: bool = False) -> dict[str, str]:
+    """The tag our enhanced file carries (source path, its signature, preset; with room-echo reduction, the
+    preset name gets ``+dereverb``)."""
     return {"source": os.path.normcase(os.path.realpath(source)), "signature": source_signature(source),
-            "preset": preset}
+            "preset": preset + ("+dereverb" if dereverb else "")}
 
 
 def read_tag(path: str) -> dict[str, str] | None:
@@ -141,7 +142,7 @@ def _probe_writable(folder: str) -> None:
         ) from exc
 
 
-def plan_target(source: str, preset: str) -> EnhancedTarget:
+def plan_target(source: str, preset: str, *, dereverb: bool = False) -> EnhancedTarget:
     """Choose the cleaned file's path for ``source`` (absolute) and check that it can be written.
 
     Raises AudioError (clear message, nothing changed) when the folder cannot be written.
@@ -160,7 +161,7 @@ def plan_target(source: str, preset: str) -> EnhancedTarget:
             raise AudioError(f"Cannot create a folder for the enhanced audio: {exc}. Save the .blend first.") from exc
     _probe_writable(folder)
     stem = os.path.splitext(os.path.basename(source))[0]
-    wanted = make_tag(source, preset)
+    wanted = make_tag(source, preset, dereverb=dereverb)
     path = ""
     reuse = False
     for k in range(1, MAX_NAMES + 1):
@@ -216,6 +217,7 @@ def write_enhanced(
     target: EnhancedTarget,
     preset: str,
     *,
+    dereverb: bool = False,
     progress: ProgressFn = no_progress,
     cancel: CancelToken | None = None,
 ) -> WrittenFile:
@@ -239,6 +241,8 @@ def write_enhanced(
     audio_from_samples(data, rate, source)  # the pipeline's checks and messages (no samples, too short)
     mono_in = data.mean(axis=1, dtype=np.float64)
     options, warnings = _denoise_options(mono_in, int(rate), preset)
+    if dereverb:
+        options = {**options, "dereverb": True}
     y, report = enhance_array(data if data.shape[1] > 1 else data[:, 0], int(rate), preset, options=options,
                               progress=progress, cancel=token)
     token.check()
@@ -250,7 +254,7 @@ def write_enhanced(
         with sf.SoundFile(temp, "w", samplerate=int(rate), channels=y2.shape[1], subtype="PCM_24",
                           format="WAV") as handle:
             handle.software = SOFTWARE_TAG
-            handle.comment = json.dumps(make_tag(source, preset))
+            handle.comment = json.dumps(make_tag(source, preset, dereverb=dereverb))
             handle.write(y2)
         os.chmod(temp, 0o644)  # mkstemp makes 0600
     except Exception as exc:

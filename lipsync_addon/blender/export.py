@@ -268,6 +268,7 @@ def bake_line_into_template(
     speaker: str = "",
     language: str = "en",
     vosk_model: str = "",
+    dereverb: bool = False,
     blend_path: str = "",
     glb_path: str = "",
     fbx_path: str = "",
@@ -293,7 +294,7 @@ def bake_line_into_template(
         raise RigError(f"The template '{os.path.basename(template)}' has no object named '{object_name}'.")
     report = api.generate(object_name, audio_path, transcript=transcript, viseme_set=viseme_set,
                           strength=strength, smoothing=smoothing, breath=breath, pronunciations=pronunciations,
-                          speaker=speaker, language=language, vosk_model=vosk_model)
+                          speaker=speaker, language=language, vosk_model=vosk_model, dereverb=dereverb)
     if glb_path:
         export_animation(glb_path, [report.object_name], file_format="GLB")
     if fbx_path:

@@ -100,6 +100,7 @@ def build_request(context: Any, op: Any, object_name: str = "") -> api.GenerateR
         add_sound_strip=add_strip,
         custom_mapping=mapping or None,
         enhance=settings.enhance,
+        dereverb=bool(settings.dereverb),
         language=settings.language.strip() or "en",
         vosk_model=preferences.vosk_model_dir(context),
         face=FaceConfig(

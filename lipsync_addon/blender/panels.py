@@ -151,6 +151,7 @@ class LIPSYNC_PT_main(bpy.types.Panel):
                 _wrapped(box, problem, icon="ERROR")
         layout.prop(settings, "language")
         layout.prop(settings, "enhance")
+        layout.prop(settings, "dereverb")
         col = layout.column(align=True)
         col.prop(settings, "strength", slider=True)
         col.prop(settings, "smoothing", slider=True)

@@ -176,6 +176,12 @@ class LIPSYNC_PG_scene(bpy.types.PropertyGroup):
         description="Put a timeline marker at the start of each line of the transcript (speaker and first words); "
         "generating again replaces them, other markers are never touched",
     )
+    dereverb: BoolProperty(
+        name="Reduce Room Echo",
+        default=False,
+        description="For dialogue recorded in a reverberant room: remove the late echo (WPE) before the analysis, "
+        "and from the enhanced sound when Enhance Audio is on. The original file is never changed",
+    )
     all_selected: BoolProperty(
         name="All Selected",
         default=False,

@@ -48,7 +48,7 @@ def config_hash(config: PipelineConfig) -> str:
     """Short stable hash of a config (for provenance and batch resumption)."""
     settings = asdict(config)
     settings.pop("reuse_analysis")  # how, not what: the result is the same
-    for name in ("speaker", "pronunciations"):  # unset: configs from before these options keep their hash
+    for name in ("speaker", "pronunciations", "dereverb"):  # unset: configs from before these options keep their hash
         if not settings[name]:
             settings.pop(name)
     blob = json.dumps(settings, sort_keys=True, ensure_ascii=False).encode("utf-8")
@@ -174,7 +174,15 @@ def _analyse(
 
         # measured (docs/enhance.md): noisy speech aligns on the enhanced signal, not on the input
         progress(0.01, "enhancing audio")
-        cleaned, enhance_report = enhance_array(analysis.samples, analysis.rate, config.enhance, cancel=token)
+        cleaned, enhance_report = enhance_array(analysis.samples, analysis.rate, config.enhance, cancel=token,
+                                                options={"dereverb": True} if config.dereverb else None)
+        analysis = Audio(cleaned, analysis.rate, analysis.source_path, analysis.source_rate, analysis.source_channels)
+    elif config.dereverb:
+        from .enhance.dereverb import wpe
+
+        # measured (docs/enhance.md, "Room echo"): reverberant speech aligns better on the WPE output
+        progress(0.01, "reducing room echo")
+        cleaned = wpe(analysis.samples, analysis.rate, cancel=token)
         analysis = Audio(cleaned, analysis.rate, analysis.source_path, analysis.source_rate, analysis.source_channels)
     token.check()
     noisy_note = ""
@@ -266,7 +274,7 @@ def _analysis_key(analysis: Audio, text: str, config: PipelineConfig) -> str:
     digest.update(np.ascontiguousarray(analysis.samples, dtype=np.float32).tobytes())
     settings = [analysis.rate, text, config.language, config.backend, config.vosk_model,
                 _folder_stamp(config.vosk_model), config.enhance, config.denoise_fallback,
-                sorted(config.pronunciations.items())]
+                sorted(config.pronunciations.items()), config.dereverb]
     digest.update(json.dumps(settings).encode("utf-8"))
     return digest.hexdigest()
 

@@ -149,6 +149,13 @@ def test_rerun_reuses_file_and_strips_then_off_restores_original(shot):
     strong = api.generate("Head", str(clip), transcript=SPEECH_TEXT, start_frame=1, enhance="strong")
     assert out.stat().st_mtime_ns != stamp and enhanced.read_tag(str(out))["preset"] == "strong"
     assert len(strips.sound_strips(scene)) == 2 and strong.enhanced_path == "//line_enhanced.wav"
+    # Reduce Room Echo: our file is written again with the de-reverberation step, timing unchanged
+    echo = api.generate("Head", str(clip), transcript=SPEECH_TEXT, start_frame=1, enhance="strong", dereverb=True)
+    assert enhanced.read_tag(str(out))["preset"] == "strong+dereverb"
+    assert {"step": "dereverb", "applied": True, "method": "wpe"} in echo.result.provenance["enhance"]["steps"]
+    x, _ = sf.read(str(clip), dtype="float64")
+    y, _ = sf.read(str(out), dtype="float64")
+    assert lag_samples(x[:, 0], y[:, 0]) == 0 and len(strips.sound_strips(scene)) == 2
     # enhancement off: the original plays again, our enhanced strip is muted (kept), no new file
     off = api.generate("Head", str(clip), transcript=SPEECH_TEXT, start_frame=1, enhance="off")
     by_name = sound_strips_by_name(scene)

@@ -186,7 +186,8 @@ def test_cli_enhance_file(tmp_path: Path, clean: np.ndarray, noise: np.ndarray) 
     assert rate == 16000 and data.shape == stereo.shape
     report = json.loads(rep.read_text())
     assert {"snr_before_db", "snr_after_db", "loudness_after_lufs", "peak_after_dbtp", "steps"} <= set(report)
-    assert [s["step"] for s in report["steps"]] == ["highpass", "hum", "denoise", "eq", "loudness", "limiter"]
+    assert [s["step"] for s in report["steps"]] == ["highpass", "hum", "dereverb", "denoise", "eq", "loudness",
+                                                    "limiter"]
     assert report["snr_after_db"] > report["snr_before_db"]
     assert cli.main(["enhance", str(src), "-o", str(tmp_path / "o2.flac"), "--preset", "light"]) == 0
     with pytest.raises(AudioError, match="not found"):

@@ -253,6 +253,15 @@ def _chain(x2: np.ndarray, rate: int, opts: dict[str, Any], report: EnhanceRepor
         report.steps.append({"step": "hum", "applied": False})
     step_done(2, "hum")
     lap("hum")
+    # 2b. room echo (opt-in): WPE removes the late reverberation; the direct sound keeps its timing
+    if opts["dereverb"] and not speechless and not short:
+        from .dereverb import wpe
+
+        y = np.stack([wpe(y[:, c], rate, cancel=token) for c in range(channels)], 1).astype(np.float64)
+        report.steps.append({"step": "dereverb", "applied": True, "method": "wpe"})
+    else:
+        report.steps.append({"step": "dereverb", "applied": False})
+    lap("dereverb")
     # 3. noise reduction
     method = str(opts["denoise"])
     if speechless:
