@@ -44,7 +44,7 @@ def options_from_args(args: argparse.Namespace) -> dict[str, object]:
     for flag, key in (("no_highpass", "highpass"), ("no_hum", "hum"), ("no_eq", "eq"), ("no_loudness", "loudness")):
         if getattr(args, flag):
             opts[key] = False
-    if args.dereverb:
+    if getattr(args, "dereverb", False):  # (a Namespace built by a caller may predate the option)
         opts["dereverb"] = True
     if args.loudness is not None:
         opts["loudness_lufs"] = args.loudness

@@ -120,7 +120,7 @@ def test_resample_span_is_whole_clip_resampling(rate: int, target: int) -> None:
 
 def test_report_has_stage_timings(noisy: np.ndarray) -> None:
     _, report = enhance_array(noisy, 16000, "standard")
-    stages = ["analysis", "highpass", "hum", "denoise", "eq", "loudness", "limiter", "report"]
+    stages = ["analysis", "highpass", "hum", "dereverb", "denoise", "eq", "loudness", "limiter", "report"]
     assert list(report.timings) == stages
     assert 0.0 < sum(report.timings.values()) <= report.seconds + 1e-6
     assert set(report.to_dict()["timings"]) == set(stages)
