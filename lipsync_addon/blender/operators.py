@@ -310,6 +310,13 @@ def combine(outcomes: list[tuple[str, Outcome]]) -> Outcome:
                    baked[-1].report if baked else None)
 
 
+def _show_combined(context: Any, outcome: Outcome, count: int) -> Outcome:
+    """The panel's status line says how a Generate over several objects went (one object: as it is)."""
+    if count > 1:
+        _set_state(context, "DONE" if outcome.status == "FINISHED" else "ERROR", outcome.reports[0][1], 1.0, "done")
+    return outcome
+
+
 class GenerateQueue:
     """Generate on several objects one after the other, each prepared just before it runs (so the
     second finds the first's sound strip and enhanced file, and reuses its analysis).
@@ -342,7 +349,7 @@ class GenerateQueue:
             self.session.start(context)
             return None
         self.session = None
-        return combine(self.outcomes)
+        return _show_combined(context, combine(self.outcomes), len(self.outcomes))
 
     def tick(self, context: Any) -> Outcome | None:
         """Poll the running session; when it is done, start the next; the combined Outcome at the end."""
@@ -401,7 +408,9 @@ class LIPSYNC_OT_generate(bpy.types.Operator):
     def execute(self, context: Any) -> set[str]:
         """Blocking: analyze and bake now (background mode, scripts), object after object."""
         outcomes = [(name, self._execute_one(context, name)) for name in target_names(context, self.object_name)]
-        return self._report(combine(outcomes) if outcomes else self._execute_one(context, ""))
+        if not outcomes:
+            return self._report(self._execute_one(context, ""))  # no object: its message
+        return self._report(_show_combined(context, combine(outcomes), len(outcomes)))
 
     def _execute_one(self, context: Any, object_name: str) -> Outcome:
         wm = context.window_manager
