@@ -172,11 +172,14 @@ _CURRENCY = {"$": ("dollar", "dollars", "cent", "cents"), "£": ("pound", "pound
 
 def _say_amount(sign: str, whole: str, cents: str | None, scale: str | None) -> str:
     """An amount of money in words: "$1" -> "one dollar", "$3.50" -> "three dollars fifty",
-    "$0.99" -> "ninety nine cents", "$5 million" -> "five million dollars"."""
+    "$0.99" -> "ninety nine cents", "$5 million" -> "five million dollars", "$1.5 million" -> "one point
+    five million dollars", "$3.5" -> "three point five dollars"."""
     one, many, sub_one, sub_many = _CURRENCY[sign]
     n = int(whole.replace(",", "") or "0")
     if scale:
         return f" {_spell_number_token(whole + ('.' + cents if cents else ''))} {scale} {many} "
+    if cents and len(cents) != 2:  # $3.5: "three point five dollars"
+        return f" {_spell_number_token(whole + '.' + cents)} {many} "
     c = int(cents) if cents else 0
     if n == 0 and c:
         return f" {number_to_words(c)} {sub_one if c == 1 else sub_many} "
@@ -210,7 +213,7 @@ def _english_forms(text: str) -> str:
     t = re.sub(r"(\d)\s*([AaPp])\.?[Mm]\b\.?", r"\1 \2 m ", t)  # 3pm, 10:30 a.m.: "p m", "a m"
     # dotted initialisms are spelled letter by letter: A.I., U.S., e.g., p.m.
     t = re.sub(r"\b[A-Za-z](?:\.[A-Za-z])+\.?(?!\w)", lambda m: " " + " ".join(m.group(0).replace(".", "")) + " ", t)
-    t = re.sub(r"([$£€])\s*(\d[\d,]*)(?:\.(\d{2}))?(?:\s+(thousand|million|billion|trillion)\b)?",
+    t = re.sub(r"([$£€])\s*(\d[\d,]*)(?:\.(\d+))?(?:\s+(thousand|million|billion|trillion)\b)?",
                lambda m: _say_amount(m.group(1), m.group(2), m.group(3), m.group(4)), t)
     t = re.sub(r"\b(\d[\d,]*)(?:st|nd|rd|th)\b", lambda m: " " + _ordinal(_spell_number_token(m.group(1))) + " ", t,
                flags=re.IGNORECASE)

@@ -45,6 +45,7 @@ def test_normalize_numbers_symbols_accents_and_punctuation() -> None:
     ("the 1990s, the '80s and the 1900s", "the nineteen nineties the eighties and the nineteen hundreds"),
     ("$1, $3.50, $0.99, $5 million", "one dollar three dollars fifty ninety nine cents five million dollars"),
     ("£20 and €1.25", "twenty pounds and one euro twenty five"),
+    ("$1.5 million or $3.5", "one point five million dollars or three point five dollars"),
     ("pages 5–10 at 30°", "pages five to ten at thirty degrees"),
     ("1,000 people at 5:30", "one thousand people at five thirty"),
     ("at 3pm, 10:30 a.m. or 7 AM", "at three p m ten thirty a m or seven a m"),
