@@ -149,16 +149,19 @@ def _plural(spelled: str) -> str:
     return " ".join([*head, last])
 
 
-def _spell_number_token(tok: str) -> str:
+def _spell_number_token(tok: str, *, year: bool = True) -> str:
+    """A number as words; a four-digit number without a comma is read as a year (``year``): 1984 "nineteen
+    eighty four", 1900 "nineteen hundred", 2005 "two thousand five", 2024 "twenty twenty four"."""
     digits = tok.replace(",", "")
     if "." in digits:
         whole, _, frac = digits.partition(".")
         spelled = " ".join(_ONES[int(d)] for d in frac if d.isdigit())
-        return _spell_number_token(whole or "0") + " point " + spelled
+        return _spell_number_token(whole or "0", year=False) + " point " + spelled
     if not digits.isdigit():
         return tok
     n = int(digits)
-    if len(digits) == 4 and 1100 <= n <= 1999:  # years read in pairs: 1984, nineteen hundred
+    as_year = year and "," not in tok and len(digits) == 4
+    if as_year and (1100 <= n <= 1999 or 2010 <= n <= 2099):  # years read in pairs
         return number_to_words(n // 100) + " " + (number_to_words(n % 100) if n % 100 else "hundred")
     if n >= 10**12:
         return " ".join(_ONES[int(d)] for d in digits)
@@ -177,13 +180,13 @@ def _say_amount(sign: str, whole: str, cents: str | None, scale: str | None) -> 
     one, many, sub_one, sub_many = _CURRENCY[sign]
     n = int(whole.replace(",", "") or "0")
     if scale:
-        return f" {_spell_number_token(whole + ('.' + cents if cents else ''))} {scale} {many} "
+        return f" {_spell_number_token(whole + ('.' + cents if cents else ''), year=False)} {scale} {many} "
     if cents and len(cents) != 2:  # $3.5: "three point five dollars"
-        return f" {_spell_number_token(whole + '.' + cents)} {many} "
+        return f" {_spell_number_token(whole + '.' + cents, year=False)} {many} "
     c = int(cents) if cents else 0
     if n == 0 and c:
         return f" {number_to_words(c)} {sub_one if c == 1 else sub_many} "
-    said = f"{_spell_number_token(whole)} {one if n == 1 else many}"
+    said = f"{_spell_number_token(whole, year=False)} {one if n == 1 else many}"
     return f" {said} {number_to_words(c)} " if c else f" {said} "
 
 
@@ -205,7 +208,10 @@ def separate_words(text: str) -> str:
 def _english_forms(text: str) -> str:
     """English written forms said as other words: titles before names, dotted initialisms, money,
     ordinals, plural numbers, number ranges, degrees."""
-    t = re.sub(r"(\d)\s*[–—]\s*(?=\d)", r"\1 to ", text)  # 5–10: five to ten
+    # phone numbers and codes, digit by digit: 555-1234, (555) 123-4567
+    t = re.sub(r"(?:\(\d{3}\)\s*)?\b\d{3}(?:-\d{3,4})+\b",
+               lambda m: " " + " ".join(_ONES[int(d)] for d in m.group(0) if d.isdigit()) + " ", text)
+    t = re.sub(r"(\d)\s*[–—]\s*(?=\d)", r"\1 to ", t)  # 5–10: five to ten
     t = re.sub(r"\bDr\.?(?=\s+[A-Z])", "doctor", t)
     t = re.sub(r"\bSt\.?(?=\s+[A-Z])", "saint", t)
     t = re.sub(r"\bMt\.?(?=\s+[A-Z])", "mount", t)

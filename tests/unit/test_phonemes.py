@@ -46,6 +46,10 @@ def test_normalize_numbers_symbols_accents_and_punctuation() -> None:
     ("$1, $3.50, $0.99, $5 million", "one dollar three dollars fifty ninety nine cents five million dollars"),
     ("£20 and €1.25", "twenty pounds and one euro twenty five"),
     ("$1.5 million or $3.5", "one point five million dollars or three point five dollars"),
+    ("$1,299.99 in 2005, 2024 and the 2020s", "one thousand two hundred ninety nine dollars ninety nine in two "
+     "thousand five twenty twenty four and the twenty twenties"),
+    ("call 555-1234 or (555) 123-4567", "call five five five one two three four or five five five one two three "
+     "four five six seven"),
     ("pages 5–10 at 30°", "pages five to ten at thirty degrees"),
     ("1,000 people at 5:30", "one thousand people at five thirty"),
     ("at 3pm, 10:30 a.m. or 7 AM", "at three p m ten thirty a m or seven a m"),
