@@ -27,6 +27,18 @@ def _track(tmp_path) -> tuple[str, float, float]:
     return str(path), start, start + len(mary) / rate
 
 
+def _scene_with_script(scene, tmp_path) -> tuple[float, float, float]:
+    """The two-speaker track as the scene's clip from frame 1, the script in a Text Block: (fps, Mary's start s,
+    Mary's end s)."""
+    audio, mary_start, mary_end = _track(tmp_path)
+    settings = scene.lipsync
+    settings.audio_path, settings.start_frame = audio, 1
+    settings.transcript_source = "DATABLOCK"
+    settings.transcript_text = bpy.data.texts.new("scene_script")
+    settings.transcript_text.write(SCRIPT)
+    return scene.render.fps / scene.render.fps_base, mary_start, mary_end
+
+
 def _open(obj, frame: float) -> float:
     """How open the mouth of ``obj`` is at ``frame``: the largest viseme key value but sil."""
     key = obj.data.shape_keys
@@ -35,13 +47,8 @@ def _open(obj, frame: float) -> float:
 
 
 def test_each_character_speaks_its_own_lines(scene, tmp_path):
-    audio, mary_start, mary_end = _track(tmp_path)
-    fps = scene.render.fps / scene.render.fps_base
+    fps, mary_start, mary_end = _scene_with_script(scene, tmp_path)
     settings = scene.lipsync
-    settings.audio_path, settings.start_frame = audio, 1
-    settings.transcript_source = "DATABLOCK"
-    settings.transcript_text = bpy.data.texts.new("scene_script")
-    settings.transcript_text.write(SCRIPT)
     john, mary = make_mesh("John", PRESET_SHAPE_KEYS["oculus"]), make_mesh("Mary", PRESET_SHAPE_KEYS["oculus"])
     john.lipsync.speaker, mary.lipsync.speaker = "John", "MARY"
     # the Speaker field lists the script's speakers
@@ -165,13 +172,8 @@ def test_all_selected_generates_each_character_with_its_speaker(scene, tmp_path)
     speaks its own lines, the body is reported and left alone, one strip."""
     from lipsync_addon.blender import operators
 
-    audio, mary_start, mary_end = _track(tmp_path)
-    fps = scene.render.fps / scene.render.fps_base
+    fps, mary_start, mary_end = _scene_with_script(scene, tmp_path)
     settings = scene.lipsync
-    settings.audio_path, settings.start_frame = audio, 1
-    settings.transcript_source = "DATABLOCK"
-    settings.transcript_text = bpy.data.texts.new("scene_script")
-    settings.transcript_text.write(SCRIPT)
     john, mary = make_mesh("John", PRESET_SHAPE_KEYS["oculus"]), make_mesh("Mary", PRESET_SHAPE_KEYS["arkit"])
     body = make_mesh("Body", ["Fat", "Thin"])
     john.lipsync.speaker, mary.lipsync.speaker = "JOHN", "MARY"
