@@ -34,16 +34,25 @@ def _scene_settings(context: Any) -> Any:
 
 def target_names(context: Any, object_name: str) -> list[str]:
     """The objects one Generate animates, in order: ``object_name`` when given; else the active object,
-    and with the scene's **All Selected** also every other selected mesh with shape keys (by name)."""
+    and with the scene's **All Selected** also every other selected mesh with shape keys (by name; one per
+    shape-key datablock, since linked duplicates share their keys)."""
     if object_name:
         return [object_name]
     active = context.active_object
     names = [active.name] if active is not None else []
     settings = _scene_settings(context)
     if settings is not None and settings.all_selected:
-        others = [o for o in getattr(context, "selected_objects", []) or []
-                  if o.type == "MESH" and o.data.shape_keys is not None and o.name not in names]
-        names += sorted(o.name for o in others)
+        # one object per shape-key datablock: linked duplicates share their keys (and so their animation)
+        def key_block(obj: Any) -> int | None:
+            keys = obj.data.shape_keys if obj.type == "MESH" else None
+            return keys.as_pointer() if keys is not None else None
+
+        seen = {key_block(active)} if active is not None else set()
+        for o in sorted(getattr(context, "selected_objects", []) or [], key=lambda o: o.name):
+            block = key_block(o)
+            if block is not None and block not in seen and o.name not in names:
+                seen.add(block)
+                names.append(o.name)
     return names
 
 

@@ -182,6 +182,9 @@ def test_all_selected_generates_each_character_with_its_speaker(scene, tmp_path)
     bpy.context.view_layer.objects.active = mary
     assert operators.target_names(bpy.context, "") == ["Mary"]  # All Selected is off: the active object only
     settings.all_selected = True
+    twin = bpy.data.objects.new("John.001", john.data)  # a linked duplicate: the same shape keys as John's
+    scene.collection.objects.link(twin)
+    twin.select_set(True)
     assert operators.target_names(bpy.context, "") == ["Mary", "Body", "John"]
     assert operators.target_names(bpy.context, "John") == ["John"]  # an object named by the caller: only it
     assert bpy.ops.lipsync.generate() == {"FINISHED"}
