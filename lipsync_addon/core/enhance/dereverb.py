@@ -77,9 +77,10 @@ def wpe(
     """
     x = np.asarray(samples, dtype=np.float64)
     n = len(x)
-    piece, context, fade = round(PIECE_S * rate), round(CONTEXT_S * rate), round(FADE_S * rate)
-    if n <= piece + context:
+    longest, context, fade = round(PIECE_S * rate), round(CONTEXT_S * rate), round(FADE_S * rate)
+    if n <= longest + context:
         return _wpe_piece(x, rate, taps=taps, delay=delay, iterations=iterations, cancel=cancel).astype(np.float32)
+    piece = -(-n // -(-n // longest))  # equal pieces of at most PIECE_S (each far longer than the fades)
     out = np.zeros(n)
     weight = np.zeros(n)
     for start in range(0, n, piece):
