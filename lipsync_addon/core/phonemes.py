@@ -209,7 +209,7 @@ def _english_forms(text: str) -> str:
     """English written forms said as other words: titles before names, dotted initialisms, money,
     ordinals, plural numbers, number ranges, degrees."""
     # phone numbers and codes, digit by digit: 555-1234, (555) 123-4567
-    t = re.sub(r"(?:\(\d{3}\)\s*)?\b\d{3}(?:-\d{3,4})+\b",
+    t = re.sub(r"(?:\(\d{3}\)\s*)?\b\d{3}(?:-\d{3})?-\d{4}\b",
                lambda m: " " + " ".join(_ONES[int(d)] for d in m.group(0) if d.isdigit()) + " ", text)
     t = re.sub(r"(\d)\s*[–—]\s*(?=\d)", r"\1 to ", t)  # 5–10: five to ten
     t = re.sub(r"\bDr\.?(?=\s+[A-Z])", "doctor", t)
