@@ -325,6 +325,15 @@ def test_operator_with_panel_setting_and_strip_source(shot):
     assert set(by_name) == {"take3", "line_enhanced.wav"}
     assert not by_name["take3"].mute and compat.strip_start(by_name["line_enhanced.wav"]) == 11  # the user's strip
     assert by_name["line_enhanced.wav"].sound.filepath == "//line_enhanced.wav"
+    # the panel's Reduce Room Echo reaches the request (analysis and the enhanced file's tag)
+    from types import SimpleNamespace
+
+    from lipsync_addon.blender import operators
+
+    assert settings.dereverb is False  # default
+    settings.dereverb = True
+    request = operators.build_request(bpy.context, SimpleNamespace(object_name="", audio_path="", transcript=""))
+    assert request.config.dereverb and request.enhanced_target is not None
 
 
 def test_batch_script_enhance(shot, tmp_path, capsys):
@@ -338,10 +347,11 @@ def test_batch_script_enhance(shot, tmp_path, capsys):
     spec.loader.exec_module(batch)
     out = folder / "out.blend"
     code = batch.main(["batch_lipsync.py", "--blend", str(folder / "shot.blend"), "--object", "Head",
-                       "--audio", str(clip), "--transcript", SPEECH_TEXT, "--enhance", "standard",
+                       "--audio", str(clip), "--transcript", SPEECH_TEXT, "--enhance", "standard", "--dereverb",
                        "--out", str(out), "--quiet"])
     assert code == 0, capsys.readouterr().err
     assert '"enhanced": "//line_enhanced.wav"' in capsys.readouterr().out
+    assert enhanced.read_tag(str(folder / "line_enhanced.wav"))["preset"] == "standard+dereverb"  # --dereverb
     bpy.ops.wm.open_mainfile(filepath=str(out))
     by_name = sound_strips_by_name(bpy.context.scene)
     assert by_name["line_enhanced.wav"].sound.filepath == "//line_enhanced.wav" and by_name["line.wav"].mute

@@ -131,6 +131,10 @@ def test_batch_of_another_language_with_subtitles_out(tmp_path):
     said = " ".join((lang / "13697_11991_000000.lab").read_text(encoding="utf-8").split())
     assert " ".join(line.text for line in script_lines(srt)) == said
     assert cli.main([*args, "--lang", "es", "--formats", "json"]) == 0  # other formats: done again
+    before = json.loads((out / "es_line.json").read_text(encoding="utf-8"))["metadata"]["provenance"]["config_hash"]
+    assert cli.main([*args, "--lang", "es", "--formats", "json", "--dereverb"]) == 0  # reaches the pipeline
+    after = json.loads((out / "es_line.json").read_text(encoding="utf-8"))["metadata"]["provenance"]["config_hash"]
+    assert after != before
     (d / "es_line.txt").unlink()
     assert cli.main([*args, "--formats", "srt", "--force"]) == 1
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))["lines"]

@@ -23,13 +23,7 @@ DATA = ROOT / "tests" / "data"
 sys.path.insert(0, str(ROOT / "scripts"))
 
 from eval_reverb import room_response  # noqa: E402
-
-
-def xcorr_lag(a: np.ndarray, b: np.ndarray) -> int:
-    n = len(a) + len(b)
-    c = np.fft.irfft(np.fft.rfft(a, n) * np.conj(np.fft.rfft(b, n)), n)
-    lag = int(np.argmax(c))
-    return lag - n if lag > n // 2 else lag
+from test_enhance import xcorr_lag  # noqa: E402
 
 
 def _similarity(a: np.ndarray, b: np.ndarray) -> float:
