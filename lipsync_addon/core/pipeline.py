@@ -210,7 +210,7 @@ def _analyse(
             "dialogue under steady noise, give the line's transcript (it is then timed on a denoised copy) or turn "
             "on Enhance Audio."
         )
-    if fallback and not noisy_note and _needs_retry(transcript.method):  # (not on an already denoised copy)
+    if fallback and not noisy_note and _needs_retry(transcript):  # (not on an already denoised copy)
         analysis, transcript = _retry_denoised(analysis, transcript, recognizer, text, token=token, progress=progress)
     return analysis, transcript, noisy_note, enhance_report
 
@@ -392,10 +392,12 @@ def _speech_under_noise(analysis: Audio, token: CancelToken) -> tuple[Audio, str
 _METHOD_RANK = {"phone_loop": 0, "align+phone_loop": 1, "align+dtw": 1, "align": 2}
 
 
-def _needs_retry(method: str) -> bool:
+def _needs_retry(transcript: Transcript) -> bool:
     """True when the alignment with the transcript failed somewhere (pocketsphinx fell back to the phone
-    loop, or the espeak-ng path's phone models could not confirm the DTW timing)."""
-    return "phone_loop" in method or method == "align+dtw"
+    loop, or the espeak-ng path's phone models could not confirm the DTW timing) or only succeeded with
+    widened search beams."""
+    method = transcript.method
+    return "phone_loop" in method or method == "align+dtw" or transcript.wide_beam
 
 
 def _hidden_by_noise(analysis: Audio, token: CancelToken) -> bool:
@@ -416,14 +418,16 @@ def _retry_denoised(
     token: CancelToken,
     progress: ProgressFn,
 ) -> tuple[Audio, Transcript]:
-    """Align a denoised copy when alignment with the transcript failed somewhere on the raw audio.
+    """Align a denoised copy when alignment with the transcript failed somewhere on the raw audio, or
+    only succeeded with widened search beams.
 
     Measured (docs/enhance.md, "Analysis on a denoised copy"): where noise makes the forced alignment
-    fail (phone-loop fallback), the enhanced signal aligns; where the raw audio aligns, it aligns as
-    well or better than the enhanced one, so the copy is only tried on failure and kept only when
-    more of the transcript's words align. Playback is never changed by this.
+    fail (phone-loop fallback) or strain (wider beams needed), the enhanced signal aligns; where the raw
+    audio aligns, it aligns as well or better than the enhanced one, so the copy is only tried then and
+    kept only when more of the transcript's words align, or as many align with narrower beams.
+    Playback is never changed by this.
     """
-    progress(_STAGES["load"] + _STAGES["analyse"] * 0.98, "alignment failed in places: trying a denoised copy")
+    progress(_STAGES["load"] + _STAGES["analyse"] * 0.98, "alignment strained or failed: trying a denoised copy")
     cleaned = _denoised_copy(analysis.samples, analysis.rate, token)
     if cleaned is None:
         return analysis, transcript
@@ -431,20 +435,22 @@ def _retry_denoised(
     second = recognizer.transcribe(denoised, text, cancel=token)  # type: ignore[attr-defined]
     token.check()
 
-    def quality(t: Transcript) -> tuple[int, int]:
-        return _METHOD_RANK.get(t.method, 0), len(t.words)
+    def quality(t: Transcript) -> tuple[int, int, bool]:
+        return _METHOD_RANK.get(t.method, 0), len(t.words), not t.wide_beam
 
     if quality(second) <= quality(transcript):
         return analysis, transcript
-    better = (
-        f"{len(second.words)} words instead of {len(transcript.words)}"
-        if len(second.words) != len(transcript.words)
-        else "the phone models confirm its timing"
-    )
+    if len(second.words) != len(transcript.words):
+        better = f"{len(second.words)} words instead of {len(transcript.words)}"
+    elif _METHOD_RANK.get(second.method, 0) > _METHOD_RANK.get(transcript.method, 0):
+        better = "the phone models confirm its timing"
+    else:
+        better = "its words fit the speech models without widening the search"
+    failed = "needed a widened search" if quality(transcript)[:2] == quality(second)[:2] else "failed"
     second.warnings.insert(
         0,
-        f"Alignment failed in places on the raw audio (noise?); a denoised copy aligned better ({better}) and was "
-        "used for the timing. The sound is unchanged; turn on Enhance Audio to also play the cleaned dialogue.",
+        f"Alignment {failed} in places on the raw audio (noise?); a denoised copy aligned better ({better}) and "
+        "was used for the timing. The sound is unchanged; turn on Enhance Audio to also play the cleaned dialogue.",
     )
     return denoised, second
 

@@ -161,6 +161,9 @@ class Transcript:
     #: path: its phone models could not confirm the DTW timing), "recognize+align", "phone_loop", "silence"
     method: str = ""
     warnings: list[str] = field(default_factory=list)
+    #: the forced alignment only succeeded with widened search beams somewhere: the words fit the sound
+    #: poorly there (noise, or a text that does not quite match); the pipeline then tries a denoised copy
+    wide_beam: bool = False
 
 
 @dataclass

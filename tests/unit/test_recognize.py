@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lipsync_addon.core.audio import load_audio, to_analysis
+from lipsync_addon.core.audio import load_audio, to_analysis, to_int16
 from lipsync_addon.core.recognize.pocketsphinx_backend import PocketSphinxRecognizer
 from lipsync_addon.core.types import ANALYSIS_RATE, Audio, Cancelled, CancelToken
 
@@ -158,6 +158,36 @@ def test_words_in_the_text_that_were_not_said_fail_only_locally() -> None:
     assert any("Alignment failed for" in w for w in tr.warnings)
     ref = read_reference(DATA / "cold_corpus.TextGrid", "phones")
     assert score(ref, tr.phones, audio.duration).agreement >= 0.68
+
+
+def test_a_failed_alignment_is_retried_with_every_beam_wider() -> None:
+    """The end of one take ("... all, thanks"), 0.3 s of digital silence, then 21 s of another take
+    (a piece of the long-clip path's cut, to the sample). The phone-exit beam prunes the line's only
+    path, so the retries that widen the HMM beam alone fail; the line was then split, re-aligned in
+    parts and its first part flagged as missing words. The last resort now widens every beam, the
+    parts confirm the text, and the whole line's alignment stands."""
+    from lipsync_addon.core.recognize import pocketsphinx_backend as pb
+    from lipsync_addon.core.textgrid import read_textgrid
+
+    first = to_analysis(load_audio(DATA / "acoustic_corpus.wav"))
+    second = to_analysis(load_audio(DATA / "cold_corpus.wav"))
+    cut, end, gap = 24.817, 20.96, 0.3  # s: between "all" and "thanks"; between "long" and "pause"
+    head, tail = first.samples[round(cut * ANALYSIS_RATE):], second.samples[:round(end * ANALYSIS_RATE)]
+    audio = Audio(np.concatenate([head, np.zeros(round(gap * ANALYSIS_RATE), np.float32), tail]), ANALYSIS_RATE)
+    said = [iv for iv in read_textgrid(DATA / "cold_corpus.TextGrid")["words"].intervals
+            if iv.text.strip() and iv.start < end]  # MFA reference words of the second take
+    words = ["thanks"] + [iv.text for iv in said]
+    pcm = to_int16(audio.samples).tobytes()
+    assert pb._align(pcm, words, {}, 0.0, wide=False) is None  # the case this test is about
+
+    tr = PocketSphinxRecognizer(jobs=1).transcribe(audio, " ".join(words))
+    assert tr.method == "align" and len(tr.words) == len(words)
+    assert not [w for w in tr.warnings if "missing words" in w or "Alignment failed" in w], tr.warnings
+    offset = len(head) / ANALYSIS_RATE + gap  # where the second take starts
+    reference = np.array([24.95 - cut] + [iv.start + offset for iv in said])
+    errors = np.abs(np.array([w.start for w in tr.words]) - reference)
+    assert np.median(errors) < 0.02, errors.round(3)  # measured 0.006 s
+    _assert_tiles(tr.phones, audio.duration)
 
 
 def test_long_clip_is_split_and_processed_in_pieces(bobby: Audio) -> None:

@@ -764,7 +764,8 @@ def _hmm_piece(  # noqa: PLR0917 (one private step with its inputs)
     s, e = span
     entries = [_model_word(by_word[w]) for w in words]
     prons = {name: arpa for name, arpa, _ in entries}
-    result = _align(pcm[round(s * rate):round(e * rate)].tobytes(), [n for n, _, _ in entries], prons, s, beams)
+    result = _align(pcm[round(s * rate):round(e * rate)].tobytes(), [n for n, _, _ in entries], prons, s, beams,
+                    wide=False)
     if result is None:
         return None
     got: dict[int, list[tuple[float, float]]] = {}

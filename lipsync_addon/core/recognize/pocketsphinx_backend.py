@@ -35,8 +35,13 @@ from .transcript_check import no_speech_warnings
 
 #: pocketsphinx frame period, seconds (100 frames/s).
 FRAME = 0.01
-#: Beams tried in order for forced alignment (narrow = fast; wider on failure).
+#: HMM beams tried in order for forced alignment (narrow = fast; wider on failure); the phone-exit
+#: and word-exit beams (pbeam, wbeam) stay at the first.
 ALIGN_BEAMS = (1e-80, 1e-160, 1e-300)
+#: The last resort when those fail: every beam this wide. A path pruned at a phone or word exit is
+#: lost whatever the HMM beam, so a line can fail all of ALIGN_BEAMS and align here; but so can a text
+#: with an unsaid sentence squeezed into the speech, so such an alignment is checked (``_repair``).
+WIDE_SEARCH = 1e-300
 #: A forced alignment whose words fit the sound worse than this (median over words of the
 #: per-frame acoustic score relative to the best-scoring senone, pocketsphinx log units) gets a
 #: "transcript may not match" warning. Measured (docs/benchmarks.md, "Transcript mismatch"): the
@@ -136,6 +141,8 @@ class _Piece:
     #: (used to locate words in long clips).
     transcript_lm: str = ""
     transcript_dict: str = ""
+    #: align without the WIDE_SEARCH last resort (a part of a line that only aligned with it: ``_repair``)
+    narrow: bool = False
 
 
 @dataclass
@@ -148,6 +155,8 @@ class _PieceResult:
     fit: float | None = None
     #: per aligned word: acoustic score per frame relative to the best senone (``fit`` is their median)
     word_scores: list[float] = field(default_factory=list)
+    #: the forced alignment failed with ALIGN_BEAMS and needed WIDE_SEARCH (see Transcript.wide_beam)
+    wide_beam: bool = False
 
 
 def _added_words(decoder: object) -> set[str]:
@@ -166,18 +175,28 @@ def _add_prons(decoder: object, prons: dict[str, list[str]]) -> None:
 
 
 def _align(
-    pcm: bytes, words: list[str], prons: dict[str, list[str]], offset: float, beams: tuple[float, ...] = ALIGN_BEAMS
+    pcm: bytes,
+    words: list[str],
+    prons: dict[str, list[str]],
+    offset: float,
+    beams: tuple[float, ...] | None = None,
+    *,
+    wide: bool = True,
 ) -> _PieceResult | None:
     """Forced alignment of ``words`` to ``pcm`` (int16 bytes at 16 kHz, ``offset`` s into the clip) trying
-    ``beams`` in turn; None if every beam failed."""
+    the HMM ``beams`` (default ALIGN_BEAMS) in turn, phone and word exits at the first, then, with
+    ``wide``, every beam at WIDE_SEARCH (the result says ``wide_beam``); None if all failed."""
     decoder = _decoder("align")
     _add_prons(decoder, prons)
     text = " ".join(words)
-    for beam in beams:
+    beams = beams or ALIGN_BEAMS
+    tries = [(beam, beams[0], beams[0]) for beam in beams] + ([(WIDE_SEARCH,) * 3] if wide else [])
+    for k, settings in enumerate(tries):
         try:
             config = decoder.get_config()  # type: ignore[attr-defined]
-            if config["beam"] != beam:
-                config["beam"] = beam
+            if tuple(config[key] for key in ("beam", "pbeam", "wbeam")) != settings:
+                for key, value in zip(("beam", "pbeam", "wbeam"), settings, strict=True):
+                    config[key] = value
                 decoder.reinit()  # type: ignore[attr-defined]
                 _add_prons(decoder, prons)
             decoder.set_align_text(text)  # type: ignore[attr-defined]
@@ -195,7 +214,9 @@ def _align(
             continue
         if alignment is None:
             continue
-        return _from_alignment(alignment, words, offset)
+        result = _from_alignment(alignment, words, offset)
+        result.wide_beam = k >= len(beams)
+        return result
     return None
 
 
@@ -299,7 +320,7 @@ def run_piece(piece: _Piece) -> _PieceResult:
                 aligned.phones = _fill_speech_gaps(aligned.phones, piece)
             return aligned
     if words:
-        result = _align(piece.pcm, words, prons, piece.offset)
+        result = _align(piece.pcm, words, prons, piece.offset, wide=not piece.narrow)
         if result is not None:
             result.method = method
             if piece.recognize and FILL_SPEECH_GAPS:
@@ -372,7 +393,7 @@ def _resolve_fillers(result: _PieceResult, piece: _Piece) -> list[tuple[str, flo
         words = [*(w[0] for w in before), _FILLER_WORD, *(w[0] for w in after)]
         i0, i1 = round((lo - piece.offset) * ANALYSIS_RATE), round((hi - piece.offset) * ANALYSIS_RATE)
         # the entries go in with the words: _align adds them again whenever it rebuilds the decoder
-        got = _align(piece.pcm[2 * i0:2 * i1], words, _FILLER_PRONS, lo, ALIGN_BEAMS[:1])
+        got = _align(piece.pcm[2 * i0:2 * i1], words, _FILLER_PRONS, lo, ALIGN_BEAMS[:1], wide=False)
         if got is None:
             continue
         m = next((s for n, s, _, w in got.phones if w == len(before) and n == "M"), None)
@@ -542,8 +563,9 @@ class PocketSphinxRecognizer:
                              words if len(chunks) == 1 else [], prons, recognize=not words)
                       for s, e in chunks]
             results = self._map(pieces, progress, cancel, 0.0, 1.0)
-            if words and len(pieces) == 1 and results[0].method == "phone_loop":
-                # the line failed as a whole (e.g. words in the text that were not said): align what can be
+            if words and len(pieces) == 1 and (results[0].method == "phone_loop" or results[0].wide_beam):
+                # the line failed as a whole (e.g. words in the text that were not said), or aligned only with
+                # widened beams: align what can be, check the wide alignment (``_repair``)
                 with tempfile.TemporaryDirectory(prefix="lipsync_") as tmp:
                     pieces[0].transcript_lm, pieces[0].transcript_dict = write_transcript_model(words, prons, tmp)
                     results = _repair(pieces, results, cancel)
@@ -722,10 +744,17 @@ def _repair(
     audio, or a splice between recordings with different levels). The failed piece is recognized
     again with the transcript's LM and cut at a pause near its middle; halves that still fail are
     split again (``depth`` times) and keep the phone loop's result at the end.
+
+    A piece that aligned only with WIDE_SEARCH is checked the same way, its parts without it: the wide
+    search also fits words that were not said (an unsaid sentence squeezed into the speech around
+    it). If every part aligns, the text matches and the whole alignment stands (the narrower beams
+    had only lost its path: a search error); if a part fails, the split result is kept, with the
+    phone loop and its warning where the text does not match.
     """
     out = list(results)
     for k, (piece, result) in enumerate(zip(pieces, results, strict=True)):
-        if not piece.words or result.method != "phone_loop" or depth <= 0 or not piece.transcript_lm:
+        strained = result.method == "align" and result.wide_beam
+        if not piece.words or not (result.method == "phone_loop" or strained) or depth <= 0 or not piece.transcript_lm:
             continue
         if cancel is not None:
             cancel.check()
@@ -736,10 +765,13 @@ def _repair(
         if len(cuts) < 2:
             continue
         subs = [_Piece(piece.offset + s, piece.pcm[round(s * ANALYSIS_RATE) * 2:round(e * ANALYSIS_RATE) * 2], ws,
-                       piece.prons, transcript_lm=piece.transcript_lm, transcript_dict=piece.transcript_dict)
+                       piece.prons, transcript_lm=piece.transcript_lm, transcript_dict=piece.transcript_dict,
+                       narrow=piece.narrow or strained)
                 for s, e, ws in cuts]
-        sub_results = _repair(subs, [run_piece(sp) for sp in subs], cancel, depth=depth - 1)
-        out[k] = _concat_results(sub_results)
+        joined = _concat_results(_repair(subs, [run_piece(sp) for sp in subs], cancel, depth=depth - 1))
+        if strained and joined.method == "align":
+            continue
+        out[k] = joined
     return out
 
 
@@ -756,7 +788,7 @@ def _concat_results(results: list[_PieceResult]) -> _PieceResult:
         warnings.extend(r.warnings)
         methods.append(r.method)
     method = "align" if all(m == "align" for m in methods) else "align+phone_loop"
-    return _PieceResult(words, phones, method, warnings)
+    return _PieceResult(words, phones, method, warnings, wide_beam=any(r.wide_beam for r in results))
 
 
 def _edit_distance_matrix(a: list[str], b: list[str]) -> np.ndarray:
@@ -851,7 +883,7 @@ def _merge(
     method = max(set(methods), key=methods.count) if methods else "silence"
     if "phone_loop" in methods and method != "phone_loop":
         method += "+phone_loop"
-    return Transcript(words, phones, duration, method, warnings)
+    return Transcript(words, phones, duration, method, warnings, wide_beam=any(r.wide_beam for r in results))
 
 
 def _stressed_phones(result: _PieceResult, prons: dict[str, list[str]]) -> dict[int, str]:
