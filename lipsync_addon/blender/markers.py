@@ -3,9 +3,10 @@
 A marker per timed line (:attr:`lipsync_addon.core.types.LipSyncResult.lines`; with a Speaker, that
 speaker's lines), named after its speaker and first words, shows where each line begins in the
 timeline, dope sheet and sequencer. The markers
-an object's lip sync placed are recorded in the scene (``scene["lipsync_markers"][object name]`` as
-``[name, frame]`` pairs); generating again for that object removes exactly those (a marker the user
-renamed or moved is theirs from then on) and places the new ones. Other markers are never touched.
+an object's lip sync placed are recorded in the scene (``scene.lipsync.line_markers_record``, JSON:
+object name -> ``[name, frame]`` pairs; a registered property, so it stays out of the Custom Properties
+panel); generating again for that object removes exactly those (a marker the user renamed or moved is
+theirs from then on) and places the new ones. Other markers are never touched.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from typing import Any
 from ..core.transcript_file import speaker_key
 from ..core.types import LineTiming
 
-#: scene custom property holding, per object, the markers its lip sync placed (JSON text)
-RECORD = "lipsync_markers"
+#: scene custom property where earlier versions kept the record (read, then moved to the registered one)
+LEGACY_RECORD = "lipsync_markers"
 #: longest marker name Blender keeps (characters)
 MAX_NAME = 63
 
@@ -38,11 +39,16 @@ def own_lines(lines: list[LineTiming], speaker: str) -> list[LineTiming]:
 
 
 def _records(scene: Any) -> dict[str, list[list[Any]]]:
-    try:
-        data = json.loads(str(scene.get(RECORD, "{}")))
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
+    records: dict[str, list[list[Any]]] = {}
+    settings = getattr(scene, "lipsync", None)
+    for text in (scene.get(LEGACY_RECORD), getattr(settings, "line_markers_record", None)):
+        try:
+            data = json.loads(str(text or "{}"))
+        except ValueError:
+            continue
+        if isinstance(data, dict):
+            records.update(data)
+    return records
 
 
 def remove_line_markers(scene: Any, object_name: str) -> int:
@@ -78,7 +84,14 @@ def place_line_markers(
 
 
 def _store(scene: Any, records: dict[str, list[list[Any]]]) -> None:
-    if records:
-        scene[RECORD] = json.dumps(records, ensure_ascii=False)
-    elif RECORD in scene:
-        del scene[RECORD]
+    text = json.dumps(records, ensure_ascii=False) if records else ""
+    settings = getattr(scene, "lipsync", None)
+    if settings is None:  # the add-on's properties are not registered: keep the custom property
+        if text:
+            scene[LEGACY_RECORD] = text
+        elif LEGACY_RECORD in scene:
+            del scene[LEGACY_RECORD]
+        return
+    settings.line_markers_record = text
+    if LEGACY_RECORD in scene:
+        del scene[LEGACY_RECORD]  # our own record from an earlier version, now kept above

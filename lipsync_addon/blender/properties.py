@@ -188,6 +188,12 @@ class LIPSYNC_PG_scene(bpy.types.PropertyGroup):
         description="Generate for the active object and every other selected mesh with shape keys, each with its "
         "own Speaker, viseme set and mapping, one after the other (one undo step; the speech is analysed once)",
     )
+    line_markers_record: StringProperty(
+        name="Line Markers Placed",
+        options={"HIDDEN"},
+        description="The timeline markers each object's lip sync placed (JSON: object name -> [name, frame] "
+        "pairs), so that generating again removes exactly those",
+    )
     reference_path: StringProperty(
         name="Sync Reference",
         subtype="FILE_PATH",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import bpy
 import numpy as np
 import pytest
@@ -163,6 +165,15 @@ def test_line_markers_are_ours_alone(scene, tmp_path):
     api.generate("John", audio, transcript=SCRIPT, speaker="JOHN", start_frame=11)  # markers off: John's go
     assert sorted(m.name for m in scene.timeline_markers) == sorted(
         ["cam cut", "John starts", "MARY: Mary rolled the barrel."])
+    # the record is the add-on's registered setting, not a custom property the user sees in the panel
+    assert "lipsync_markers" not in scene and "Mary" in scene.lipsync.line_markers_record
+    # a record left by an earlier version (a scene custom property) is honoured, then moved
+    api.generate("Mary", audio, transcript=SCRIPT, speaker="MARY", start_frame=11, add_sound_strip=False)
+    legacy = scene.timeline_markers.new("MARY: Mary rolled the barrel.", frame=mary_frame)
+    scene[markers.LEGACY_RECORD] = json.dumps({"Mary": [[legacy.name, mary_frame]]})
+    api.generate("Mary", audio, transcript=SCRIPT, speaker="MARY", start_frame=11, add_sound_strip=False)
+    assert "MARY: Mary rolled the barrel." not in [m.name for m in scene.timeline_markers]
+    assert markers.LEGACY_RECORD not in scene
     long_line = markers.marker_name(LineTiming("NARRATOR", "word " * 30, 0.0, 1.0))
     assert len(long_line) == markers.MAX_NAME and long_line.endswith("\u2026")
 
