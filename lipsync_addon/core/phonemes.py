@@ -205,18 +205,50 @@ def separate_words(text: str) -> str:
                   lambda m: m.group(1) + ("." if m.group(1).isupper() and m.group(2).isupper() else " "), t)
 
 
+#: Units written after a number -> (one, many), said in full ("5km" -> "five kilometers").
+_UNITS = {
+    "km/h": ("kilometer per hour", "kilometers per hour"), "kph": ("kilometer per hour", "kilometers per hour"),
+    "mph": ("mile per hour", "miles per hour"), "km": ("kilometer", "kilometers"), "cm": ("centimeter", "centimeters"),
+    "mm": ("millimeter", "millimeters"), "kg": ("kilogram", "kilograms"), "mg": ("milligram", "milligrams"),
+    "ml": ("milliliter", "milliliters"), "ft": ("foot", "feet"), "lb": ("pound", "pounds"), "lbs": ("pound", "pounds"),
+    "oz": ("ounce", "ounces"), "mi": ("mile", "miles"), "hr": ("hour", "hours"), "hrs": ("hour", "hours"),
+    "min": ("minute", "minutes"), "mins": ("minute", "minutes"), "sec": ("second", "seconds"),
+    "secs": ("second", "seconds"), "kb": ("kilobyte", "kilobytes"), "mb": ("megabyte", "megabytes"),
+    "gb": ("gigabyte", "gigabytes"), "tb": ("terabyte", "terabytes"), "hz": ("hertz", "hertz"),
+    "khz": ("kilohertz", "kilohertz"), "mhz": ("megahertz", "megahertz"), "ghz": ("gigahertz", "gigahertz"),
+}
+_UNIT_RE = re.compile(r"\b(\d[\d,]*(?:\.\d+)?)\s?(" + "|".join(sorted(map(re.escape, _UNITS), key=len, reverse=True))
+                      + r")(?![\w/])", re.IGNORECASE)
+#: Common fractions -> words ("1/2 cup" -> "one half cup"); other a/b stay "a b" (24/7, 9/11, 50/50).
+_FRACTIONS = {"1/2": "one half", "1/3": "one third", "2/3": "two thirds", "1/4": "one quarter",
+              "3/4": "three quarters"}
+
+
+def _clock(hours: str, minutes: str) -> str:
+    """A clock time said: 7:00 "seven", 7:05 "seven oh five", 10:30 "ten thirty"."""
+    m = int(minutes)
+    said = number_to_words(int(hours))
+    if m == 0:
+        return f" {said} "
+    return f" {said} {'oh ' if m < 10 else ''}{number_to_words(m)} "
+
+
 def _english_forms(text: str) -> str:
     """English written forms said as other words: titles before names, dotted initialisms, money,
-    ordinals, plural numbers, number ranges, degrees."""
-    # phone numbers and codes, digit by digit: 555-1234, (555) 123-4567
-    t = re.sub(r"(?:\(\d{3}\)\s*)?\b\d{3}(?:-\d{3})?-\d{4}\b",
+    ordinals, plural numbers, number ranges, clock times, units, fractions, degrees."""
+    # phone numbers and codes, digit by digit: 555-1234, (555) 123-4567, and the emergency number
+    t = re.sub(r"(?:\(\d{3}\)\s*)?\b\d{3}(?:-\d{3})?-\d{4}\b|\b911\b",
                lambda m: " " + " ".join(_ONES[int(d)] for d in m.group(0) if d.isdigit()) + " ", text)
+    t = _UNIT_RE.sub(lambda m: f" {m.group(1)} {_UNITS[m.group(2).lower()][m.group(1) != '1']} ", t)
+    t = re.sub(r"(?<![\d/])[1-3]/[2-4](?![\d/])", lambda m: f" {_FRACTIONS.get(m.group(0), m.group(0))} ", t)
+    t = re.sub(r"#\s?(?=\d)", " number ", t)  # #1 fan: "number one"
     t = re.sub(r"(\d)\s*[–—]\s*(?=\d)", r"\1 to ", t)  # 5–10: five to ten
     t = re.sub(r"\bDr\.?(?=\s+[A-Z])", "doctor", t)
     t = re.sub(r"\bSt\.?(?=\s+[A-Z])", "saint", t)
     t = re.sub(r"\bMt\.?(?=\s+[A-Z])", "mount", t)
     t = re.sub(r"\bvs\.?(?=\s)", "versus", t, flags=re.IGNORECASE)
     t = re.sub(r"(\d)\s*([AaPp])\.?[Mm]\b\.?", r"\1 \2 m ", t)  # 3pm, 10:30 a.m.: "p m", "a m"
+    t = re.sub(r"\b([01]?\d|2[0-4]):([0-5]\d)\b(?!:\d)", lambda m: _clock(m.group(1), m.group(2)), t)
     # dotted initialisms are spelled letter by letter: A.I., U.S., e.g., p.m.
     t = re.sub(r"\b[A-Za-z](?:\.[A-Za-z])+\.?(?!\w)", lambda m: " " + " ".join(m.group(0).replace(".", "")) + " ", t)
     t = re.sub(r"([$£€])\s*(\d[\d,]*)(?:\.(\d+))?(?:\s+(thousand|million|billion|trillion)\b)?",

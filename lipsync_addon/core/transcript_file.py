@@ -25,9 +25,9 @@ from .types import TranscriptError
 _TIMING = re.compile(r"^\s*(\d+:)?\d{1,2}:\d{2}[,.]\d{1,3}\s*-->\s*(\d+:)?\d{1,2}:\d{2}[,.]\d{1,3}")
 _TAG = re.compile(r"<[^>]*>|\{\\[^}]*\}")
 #: Directions and sound descriptions, not speech: ``(quietly)``, ``[door creaks]``, ``{B_TRANS}``, full-width
-#: ``（笑）`` ``［拍手］``, music signs (a number in parentheses, ``(555)``, is spoken). With ``_TAG``
+#: ``（笑）`` ``［拍手］``, music signs (a number in parentheses, ``(555)``, and ``#1`` are spoken). With ``_TAG``
 #: (``<VOCNOISE>``, ``<i>``) they are left out of every transcript.
-_SOUND = re.compile(r"\[[^\]]*\]|\((?![\d\s\-+.]+\))[^)]*\)|\{[^}]*\}|（[^）]*）|［[^］]*］|【[^】]*】|[♪♫#]")
+_SOUND = re.compile(r"\[[^\]]*\]|\((?![\d\s\-+.]+\))[^)]*\)|\{[^}]*\}|（[^）]*）|［[^］]*］|【[^】]*】|[♪♫]|#(?!\s?\d)")
 _SPEAKER = re.compile(r"^\s*([A-Z][A-Z0-9 .'\-]{0,30}):\s+")
 #: In plain text a capital label needs two characters: "I: ..." or "A: ..." stay spoken words.
 _PLAIN_SPEAKER = re.compile(r"^\s*([A-Z][A-Z0-9 .'\-]{1,30}):\s+")

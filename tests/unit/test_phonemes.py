@@ -54,6 +54,11 @@ def test_normalize_numbers_symbols_accents_and_punctuation() -> None:
     ("pages 5–10 at 30°", "pages five to ten at thirty degrees"),
     ("1,000 people at 5:30", "one thousand people at five thirty"),
     ("at 3pm, 10:30 a.m. or 7 AM", "at three p m ten thirty a m or seven a m"),
+    ("at 7:00, 7:05 pm and 12:00", "at seven seven oh five p m and twelve"),  # not "seven zero"
+    ("5km at 60 mph, 1 kg, 2.5 GB, 10 mins", "five kilometers at sixty miles per hour one kilogram two point five "
+     "gigabytes ten minutes"),  # not the letter-to-sound "K M"
+    ("1/2 cup, 3/4 of it, 24/7, 9/11", "one half cup three quarters of it twenty four seven nine eleven"),
+    ("my #1 fan, call 911", "my number one fan call nine one one"),
 ])
 def test_normalize_says_written_forms_as_spoken(written: str, said: str) -> None:
     """Before, "well—I" was one word "welli" (letter-to-sound), "$3.50" was "three point five zero
