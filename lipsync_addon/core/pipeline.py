@@ -343,8 +343,11 @@ def _speakers_hint(config: PipelineConfig, lines: list[ScriptLine] | None) -> li
             "Set the Speaker to animate one character's lines only."]
 
 
-def _denoised_copy(samples: np.ndarray, rate: int, token: CancelToken) -> np.ndarray | None:
-    """The standard enhancement chain's output for analysis, or None when it cannot run here.
+def _denoised_copy(
+    samples: np.ndarray, rate: int, token: CancelToken, *, require_denoise: bool = False
+) -> np.ndarray | None:
+    """The standard enhancement chain's output for analysis, or None when it cannot run here (or, with
+    ``require_denoise``, when it judged the recording clean and did not denoise it).
 
     Where RNNoise cannot be loaded (the macOS extension zips do not bundle it) the Wiener denoiser
     (numpy/scipy) is used instead, as Enhance Audio does there.
@@ -353,8 +356,10 @@ def _denoised_copy(samples: np.ndarray, rate: int, token: CancelToken) -> np.nda
 
     options = None if rnnoise.available() else {"denoise": "wiener"}
     try:
-        cleaned, _ = enhance_array(samples, rate, "standard", options=options, cancel=token)
+        cleaned, report = enhance_array(samples, rate, "standard", options=options, cancel=token)
     except EnhanceError:
+        return None
+    if require_denoise and report.denoiser == "none":
         return None
     return cleaned
 
@@ -428,7 +433,10 @@ def _retry_denoised(
     Playback is never changed by this.
     """
     progress(_STAGES["load"] + _STAGES["analyse"] * 0.98, "alignment strained or failed: trying a denoised copy")
-    cleaned = _denoised_copy(analysis.samples, analysis.rate, token)
+    # a line that aligned whole with the widest search, in a recording the chain finds clean (so it would not
+    # denoise it), had a search error, not noise: aligning the same sound again would only cost time
+    strained_only = transcript.wide_beam and _METHOD_RANK.get(transcript.method, 0) == _METHOD_RANK["align"]
+    cleaned = _denoised_copy(analysis.samples, analysis.rate, token, require_denoise=strained_only)
     if cleaned is None:
         return analysis, transcript
     denoised = Audio(cleaned, analysis.rate, analysis.source_path, analysis.source_rate, analysis.source_channels)

@@ -260,6 +260,29 @@ def test_a_line_that_only_aligns_with_the_widest_search_is_tried_on_a_denoised_c
     assert scores[True].f1 >= scores[False].f1 + 0.03 and scores[True].agreement >= scores[False].agreement + 0.03
 
 
+def test_a_clean_line_that_needed_the_widest_search_is_not_aligned_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A clean recording whose line only aligned with the widest search (a search error: its parts confirm
+    the text, tests/unit/test_recognize.py) is not aligned a second time on a "denoised" copy the chain
+    would leave as it is (it denoises only below its clean-recording SNR)."""
+    from lipsync_addon.core.audio import load_audio
+    from lipsync_addon.core.recognize.pocketsphinx_backend import PocketSphinxRecognizer
+    from lipsync_addon.core.textgrid import read_textgrid
+
+    aligned = ROOT / "tests" / "data" / "aligned"
+    first, second = load_audio(aligned / "acoustic_corpus.wav"), load_audio(aligned / "cold_corpus.wav")
+    y = np.concatenate([first.samples[round(24.817 * 16000):], np.zeros(4800, np.float32),
+                        second.samples[:round(20.96 * 16000)]])
+    said = [iv.text for iv in read_textgrid(aligned / "cold_corpus.TextGrid")["words"].intervals
+            if iv.text.strip() and iv.start < 20.96]
+    calls = []
+    original = PocketSphinxRecognizer.transcribe
+    monkeypatch.setattr(PocketSphinxRecognizer, "transcribe",
+                        lambda self, *a, **k: calls.append(1) or original(self, *a, **k))
+    result = pipeline.run(Audio(y, 16000), PipelineConfig(transcript=" ".join(["thanks", *said]), viseme_set="oculus"))
+    assert result.transcript.wide_beam and result.transcript.method == "align"
+    assert len(calls) == 1 and not any("denoised copy" in w for w in result.warnings)
+
+
 def test_espeak_path_retries_on_a_denoised_copy_when_the_phone_models_cannot_confirm() -> None:
     """The other languages' path (espeak-ng + DTW + HMM) on a 25 s line with bike noise at 20 dB: the
     HMMs align under half of the words on the raw audio (method "align+dtw"), all of them on the
