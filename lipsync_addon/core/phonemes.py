@@ -243,6 +243,7 @@ def _english_forms(text: str) -> str:
     t = re.sub(r"(?<![\d/])[1-3]/[2-4](?![\d/])", lambda m: f" {_FRACTIONS.get(m.group(0), m.group(0))} ", t)
     t = re.sub(r"#\s?(?=\d)", " number ", t)  # #1 fan: "number one"
     t = re.sub(r"(\d)\s*[–—]\s*(?=\d)", r"\1 to ", t)  # 5–10: five to ten
+    t = re.sub(r"(?<![\w.,-])(\d[\d,]*)-(\d[\d,]*)(?![\w.,-]*\d)", r"\1 to \2", t)  # pages 100-200, ages 18-25
     t = re.sub(r"\bDr\.?(?=\s+[A-Z])", "doctor", t)
     t = re.sub(r"\bSt\.?(?=\s+[A-Z])", "saint", t)
     t = re.sub(r"\bMt\.?(?=\s+[A-Z])", "mount", t)

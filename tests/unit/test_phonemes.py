@@ -50,7 +50,9 @@ def test_normalize_numbers_symbols_accents_and_punctuation() -> None:
      "thousand five twenty twenty four and the twenty twenties"),
     ("call 555-1234 or (555) 123-4567", "call five five five one two three four or five five five one two three "
      "four five six seven"),
-    ("pages 100-200", "pages one hundred two hundred"),  # not a phone number
+    ("pages 100-200, ages 18-25, a 9-5 job", "pages one hundred to two hundred ages eighteen to twenty five a "
+     "nine to five job"),  # a range, not a phone number
+    ("COVID-19, 2024-11-24, R2-D2", "covid nineteen twenty twenty four eleven twenty four r two d two"),
     ("pages 5–10 at 30°", "pages five to ten at thirty degrees"),
     ("1,000 people at 5:30", "one thousand people at five thirty"),
     ("at 3pm, 10:30 a.m. or 7 AM", "at three p m ten thirty a m or seven a m"),
