@@ -6,6 +6,7 @@ import json
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -231,10 +232,9 @@ def test_noisy_clip_is_timed_on_a_denoised_copy_without_enhance(tmp_path: Path) 
                for w in result.warnings), result.warnings
 
 
-def test_a_line_that_only_aligns_with_the_widest_search_is_tried_on_a_denoised_copy() -> None:
-    """pocketsphinx on a 25 s line with bike noise at 20 dB: every word aligns on the raw audio, but only
-    with every beam at its widest (``Transcript.wide_beam``); the denoised copy aligns without that and
-    times the line better (measured F1 0.699 -> 0.756, viseme agreement 0.717 -> 0.777)."""
+def _cold_corpus3_in_bike_noise(snr_db: float) -> tuple[np.ndarray, str, Callable[[list], object]]:
+    """cold_corpus3 (24.6 s) with the real exercise-bike noise at ``snr_db``: (16 kHz samples, its transcript,
+    a function scoring phones against its reference alignment with scripts/eval_align.py)."""
     sys.path.insert(0, str(ROOT / "scripts"))
     import eval_align as ea
 
@@ -245,14 +245,22 @@ def test_a_line_that_only_aligns_with_the_widest_search_is_tried_on_a_denoised_c
     noise, nrate = sf.read(ROOT / "tests" / "data" / "noise_exercise_bike_12s.flac", dtype="float32")
     noise = resample(noise if noise.ndim == 1 else noise.mean(axis=1), nrate, 16000)
     noise = np.tile(noise, len(x) // len(noise) + 1)[: len(x)]
-    y = (x + noise * np.sqrt(np.mean(x**2) / np.mean(noise**2) / 10 ** (20 / 10))).astype(np.float32)
-    text = (aligned / "cold_corpus3.lab").read_text(encoding="utf-8")
+    y = (x + noise * np.sqrt(np.mean(x**2) / np.mean(noise**2) / 10 ** (snr_db / 10))).astype(np.float32)
     ref = ea.read_reference(aligned / "cold_corpus3.TextGrid", "phones")
+    return y, (aligned / "cold_corpus3.lab").read_text(encoding="utf-8"), lambda phones: ea.score(
+        ref, phones, len(x) / 16000)
+
+
+def test_a_line_that_only_aligns_with_the_widest_search_is_tried_on_a_denoised_copy() -> None:
+    """pocketsphinx on a 25 s line with bike noise at 20 dB: every word aligns on the raw audio, but only
+    with every beam at its widest (``Transcript.wide_beam``); the denoised copy aligns without that and
+    times the line better (measured F1 0.699 -> 0.756, viseme agreement 0.717 -> 0.777)."""
+    y, text, score = _cold_corpus3_in_bike_noise(20.0)
     scores, results = {}, {}
     for fallback in (False, True):
         config = PipelineConfig(transcript=text, viseme_set="oculus", denoise_fallback=fallback)
         results[fallback] = result = pipeline.run(Audio(y, 16000), config)
-        scores[fallback] = ea.score(ref, result.transcript.phones, len(x) / 16000)
+        scores[fallback] = score(result.transcript.phones)
         assert result.transcript.method == "align" and len(result.transcript.words) >= 55
     assert results[False].transcript.wide_beam and not results[True].transcript.wide_beam
     assert any("Alignment needed a widened search in places" in w and "denoised copy aligned better" in w
@@ -287,27 +295,16 @@ def test_espeak_path_retries_on_a_denoised_copy_when_the_phone_models_cannot_con
     """The other languages' path (espeak-ng + DTW + HMM) on a 25 s line with bike noise at 20 dB: the
     HMMs align under half of the words on the raw audio (method "align+dtw"), all of them on the
     denoised copy (measured F1 0.536 -> 0.714 against the reference, scripts/eval_noisy_align.py)."""
-    sys.path.insert(0, str(ROOT / "scripts"))
-    import eval_align as ea
-
-    from lipsync_addon.core.audio import load_audio, resample
     from lipsync_addon.core.recognize import espeak
 
     if not espeak.available():
         pytest.skip("espeak-ng (espeakng-loader) is not installed")
-    aligned = ROOT / "tests" / "data" / "aligned"
-    x = load_audio(aligned / "cold_corpus3.wav").samples
-    noise, nrate = sf.read(ROOT / "tests" / "data" / "noise_exercise_bike_12s.flac", dtype="float32")
-    noise = resample(noise if noise.ndim == 1 else noise.mean(axis=1), nrate, 16000)
-    noise = np.tile(noise, len(x) // len(noise) + 1)[: len(x)]
-    y = (x + noise * np.sqrt(np.mean(x**2) / np.mean(noise**2) / 10 ** (20 / 10))).astype(np.float32)
-    text = (aligned / "cold_corpus3.lab").read_text(encoding="utf-8")
-    ref = ea.read_reference(aligned / "cold_corpus3.TextGrid", "phones")
+    y, text, score = _cold_corpus3_in_bike_noise(20.0)
     scores = {}
     for fallback in (False, True):
         config = PipelineConfig(transcript=text, viseme_set="oculus", backend="espeak", denoise_fallback=fallback)
         result = pipeline.run(Audio(y, 16000), config)
-        scores[fallback] = ea.score(ref, result.transcript.phones, len(x) / 16000)
+        scores[fallback] = score(result.transcript.phones)
         assert result.transcript.method == ("align" if fallback else "align+dtw")
     assert any("denoised copy aligned better (the phone models confirm" in w for w in result.warnings)
     assert scores[True].f1 >= scores[False].f1 + 0.1 and scores[True].agreement >= scores[False].agreement + 0.1
