@@ -45,6 +45,8 @@ REPO = Path(__file__).resolve().parent.parent
 PINS_FILE = REPO / "requirements-extension.txt"
 MANIFEST = REPO / "blender_manifest.toml"
 PACKAGE = REPO / "lipsync_addon"
+#: folders of models/ that go into every zip (DeepFilterNet3: core/enhance/deepfilter.py, ~8 MB)
+MODELS = ("deepfilternet3",)
 WHEELS_ROOT = REPO / "build" / "wheels"
 STAGE_ROOT = REPO / "build" / "extension"
 DIST = REPO / "dist"
@@ -281,6 +283,8 @@ def stage(platforms: list[str], wheels: list[Path], python: BlenderPython | None
     if out.exists():
         shutil.rmtree(out)
     shutil.copytree(PACKAGE, out, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo"))
+    for model in MODELS:  # weights the add-on loads itself (found beside the package, see their loaders)
+        shutil.copytree(REPO / "models" / model, out / "models" / model)
     (out / "wheels").mkdir()
     for wheel in wheels:
         shutil.copy2(wheel, out / "wheels" / wheel.name)

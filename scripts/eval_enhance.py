@@ -6,7 +6,7 @@ Quality: every clean utterance in --speech (default ../shared/data/speech_clean,
 --noise (default ../shared/data/noise/exercise_bike.wav, random excerpt, seeded) at 0, 5 and 10 dB
 SNR, and also left clean. Each method's output is scored against the clean speech with PESQ-WB
 (ITU-T P.862.2), STOI and SNR (dB, after optimal scaling). Methods: the noisy input, our presets
-light/standard/strong, RNNoise alone, noisereduce 3.0.3 with default settings.
+light/standard/strong, RNNoise alone, DeepFilterNet3 alone, noisereduce 3.0.3 with default settings.
 Alignment: the clips with reference word alignments (tests/data/aligned) mixed at 5 dB and 0 dB;
 pocketsphinx forced alignment with the transcript on the noisy and on the enhanced audio; mean
 absolute word-start error (ms) against the reference TextGrid.
@@ -28,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from lipsync_addon.core.audio import resample  # noqa: E402
 from lipsync_addon.core.enhance import enhance_array  # noqa: E402
+from lipsync_addon.core.enhance.deepfilter import deepfilter_denoise  # noqa: E402
 from lipsync_addon.core.enhance.rnnoise import rnnoise_denoise  # noqa: E402
 
 SNRS = (0.0, 5.0, 10.0)
@@ -57,6 +58,7 @@ def methods() -> dict[str, object]:
         "ours: standard": lambda x: enhance_array(x, RATE, "standard")[0],
         "ours: strong": lambda x: enhance_array(x, RATE, "strong")[0],
         "RNNoise alone": lambda x: rnnoise_denoise(x, RATE)[0],
+        "DeepFilterNet3 alone": lambda x: deepfilter_denoise(x, RATE),
         "noisereduce (defaults)": lambda x: noisereduce.reduce_noise(y=x, sr=RATE),
     }
 

@@ -400,9 +400,12 @@ def analyze(
     """Run the core pipeline for ``request``. Never touches bpy: safe in a worker thread.
 
     With an enhanced target the clip is enhanced once at its own rate (written to a temporary
-    file that :func:`apply` moves into place) and the analysis runs on that enhanced signal.
+    file that :func:`apply` moves into place) and the analysis runs on that enhanced signal, except
+    where the preset plays DeepFilterNet3's output (strong): the timing then comes from the RNNoise
+    chain's output, which aligns better (``core.enhance.analysis_options``).
     """
     from ..core import pipeline
+    from ..core.enhance import analysis_options
 
     target = request.enhanced_target
     if target is None:
@@ -418,10 +421,16 @@ def analyze(
     )
     request.enhanced_written = written
     try:
-        audio = Audio(written.samples, written.rate, request.audio_path, written.rate, written.channels)
+        if analysis_options(request.enhance):
+            # the strip plays DeepFilterNet3's output; the timing comes from RNNoise's, which aligns better
+            source: Audio | str = request.audio_path
+            config = replace(request.config, enhance=request.enhance)
+        else:
+            source = Audio(written.samples, written.rate, request.audio_path, written.rate, written.channels)
+            config = replace(request.config, enhance="off", dereverb=False)  # already enhanced, at the source rate
         result = pipeline.run(
-            audio,
-            replace(request.config, enhance="off", dereverb=False),  # already enhanced, at the source rate
+            source,
+            config,
             progress=lambda f, s: progress(share + (1.0 - share) * f, s),
             cancel=cancel,
         )

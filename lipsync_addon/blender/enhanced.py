@@ -13,7 +13,8 @@ Three steps, split like :mod:`.api` so the slow one runs off the main thread:
    into place only once the lip sync succeeded (:func:`commit`). The file carries a tag (WAV
    comment) naming the source, its size/mtime and the preset, so a re-run with the same inputs
    reuses it without enhancing again. When RNNoise cannot be loaded (e.g. the macOS extension
-   zips: PyPI's only macOS RNNoise wheel needs macOS 26) the Wiener denoiser (numpy/scipy only) is used, with a warning.
+   zips: PyPI's only macOS RNNoise wheel needs macOS 26) DeepFilterNet3 (numpy, weights bundled)
+   is used instead, with a note; the Wiener denoiser (numpy/scipy) only if those weights are missing.
 3. :func:`attach` (main thread, bpy): the enhanced file becomes the strip the keys are synced to,
    at the same frame as the original; the original stays in the sequencer, muted if the add-on made
    that strip (a user's own strip is left as it is, with a warning). Only our own strips are
@@ -190,11 +191,12 @@ def plan_target(source: str, preset: str, *, dereverb: bool = False) -> Enhanced
 
 
 def _denoise_options(mono: Any, rate: int, preset: str) -> tuple[dict[str, Any], list[str]]:
-    """Preset overrides for this install: Wiener instead of RNNoise when RNNoise cannot be loaded."""
+    """Preset overrides for this install: where RNNoise cannot be loaded, DeepFilterNet3 (numpy, bundled
+    weights) stands in for it, and the Wiener denoiser only if those weights are missing too."""
     import importlib.util
 
     from ..core import enhance
-    from ..core.enhance import rnnoise
+    from ..core.enhance import deepfilter, rnnoise
 
     if importlib.util.find_spec("pyloudnorm") is None:
         raise enhance.EnhanceError(
@@ -202,14 +204,20 @@ def _denoise_options(mono: Any, rate: int, preset: str) -> tuple[dict[str, Any],
             "reinstall the extension zip (or 'pip install pyloudnorm==0.2.0'), or set Enhance Audio to Off."
         )
     opts = enhance.resolve_options(preset)
-    if opts["denoise"] not in ("auto", "rnnoise", "hybrid") or rnnoise.available():
+    uses_rnnoise = opts["denoise"] in ("rnnoise", "hybrid") or (
+        opts["denoise"] == "auto" and opts["neural_denoiser"] == "hybrid")
+    if not uses_rnnoise or rnnoise.available():
         return {}, []
     snr = enhance.estimate_snr(mono, rate)
-    method = "none" if opts["denoise"] == "auto" and snr >= float(opts["clean_snr_db"]) else "wiener"
-    warning = ("The neural denoiser (RNNoise) is not available in this installation; "
-               f"{'the Wiener denoiser was used instead' if method == 'wiener' else 'the clip is clean enough'}"
-               " (numpy/scipy only, somewhat less effective on loud noise).")
-    return {"denoise": method}, [warning] if method == "wiener" else []
+    if opts["denoise"] == "auto" and snr >= float(opts["clean_snr_db"]):
+        return {"denoise": "none"}, []
+    if deepfilter.available():
+        return {"denoise": "deepfilter"}, [
+            "The RNNoise denoiser is not available in this installation; DeepFilterNet3 was used instead "
+            "(it sounds as clean or cleaner, and takes about twice as long)."]
+    return {"denoise": "wiener"}, [
+        "The neural denoisers (RNNoise, DeepFilterNet3) are not available in this installation; the Wiener "
+        "denoiser was used instead (numpy/scipy only, somewhat less effective on loud noise)."]
 
 
 def write_enhanced(

