@@ -23,18 +23,17 @@ is 1 s) and cross-faded.
 from __future__ import annotations
 
 import contextlib
-import itertools
 import json
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..audio import resample, resample_span
+from ..audio import resample
 from ..types import CancelToken
+from .pieces import fit_length, run_in_pieces
 from .rnnoise import EnhanceError
 
 #: DeepFilterNet3's rate (Hz), FFT size and hop (samples), bands (config.ini of the release).
@@ -419,41 +418,16 @@ def _one_blas_thread() -> Any:
 def _denoise(x_in: np.ndarray, rate: int, n_workers: int, cancel: CancelToken | None) -> np.ndarray:
     """:func:`deepfilter_denoise` past its set-up: whole clip, or pieces on ``n_workers`` threads."""
     n = round(len(x_in) * DF_RATE / rate)  # length at 48 kHz (as resample gives)
-    piece, warm, xf = int(_PIECE_S * DF_RATE), int(_WARMUP_S * DF_RATE), int(_XFADE_S * DF_RATE)
-    if (n_workers == 1 and n <= piece * 1.5) or n <= _MIN_SPLIT_S * DF_RATE:
+    if (n_workers == 1 and n <= _PIECE_S * DF_RATE * 1.5) or n <= _MIN_SPLIT_S * DF_RATE:
         if cancel is not None:
             cancel.check()
         y = resample(_enhance48(resample(x_in, rate, DF_RATE)), DF_RATE, rate)
     else:
-        n_pieces = n_workers * max(1, int(np.ceil(n / (n_workers * piece))))
-        size = int(np.ceil(n / n_pieces / _HOP)) * _HOP
-        starts = list(range(0, n, size))
-        bounds = [(s, starts[i + 1] if i + 1 < len(starts) else n) for i, s in enumerate(starts)]
-
-        def job(se: tuple[int, int]) -> np.ndarray:
+        def process(x48: np.ndarray) -> tuple[np.ndarray, None]:
             if cancel is not None:
                 cancel.check()
-            s, e = se
-            a, b = max(0, s - warm), min(n, e + xf)
-            return _enhance48(resample_span(x_in, rate, DF_RATE, a, b))[s - a:]
+            return _enhance48(x48), None
 
-        n_threads = min(n_workers, len(bounds))
-        with ThreadPoolExecutor(max_workers=n_threads) as pool:
-            results = list(pool.map(job, bounds))
-            y48 = np.zeros(n, dtype=np.float32)
-            ramp = np.linspace(0.0, 1.0, xf, dtype=np.float32)
-            for (s, _e), part in zip(bounds, results, strict=True):
-                if s == 0:
-                    y48[: len(part)] = part
-                else:
-                    k = min(xf, len(part))
-                    y48[s:s + k] = y48[s:s + k] * (1.0 - ramp[:k]) + part[:k] * ramp[:k]
-                    y48[s + k:s + len(part)] = part[k:]
-            m = round(n * rate / DF_RATE)
-            cuts = np.linspace(0, m, n_threads + 1).astype(int)
-            y = np.concatenate(list(pool.map(lambda ab: resample_span(y48, DF_RATE, rate, *ab),
-                                             itertools.pairwise(cuts))))
-    out = np.zeros(len(x_in), dtype=np.float32)
-    m = min(len(out), len(y))
-    out[:m] = y[:m]
-    return out
+        y, _ = run_in_pieces(x_in, rate, DF_RATE, process, workers=n_workers, piece_s=_PIECE_S,
+                             warmup_s=_WARMUP_S, xfade_s=_XFADE_S, frame=_HOP)
+    return fit_length(y, len(x_in))

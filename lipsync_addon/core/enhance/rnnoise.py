@@ -15,15 +15,14 @@ from __future__ import annotations
 import ctypes
 import glob
 import importlib.util
-import itertools
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from ..audio import resample, resample_span
+from ..audio import resample
 from ..types import CancelToken, LipSyncError
+from .pieces import fit_length, run_in_pieces
 
 #: RNNoise's own rate and frame size (samples).
 RNNOISE_RATE = 48000
@@ -140,46 +139,12 @@ def rnnoise_denoise(
     """
     x_in = samples.astype(np.float32)
     n = round(len(x_in) * RNNOISE_RATE / rate)  # length at 48 kHz (as resample gives)
-    piece, warm, xf = int(_PIECE_S * RNNOISE_RATE), int(_WARMUP_S * RNNOISE_RATE), int(_XFADE_S * RNNOISE_RATE)
     n_workers = workers or max(1, os.cpu_count() or 1)
-    if (n_workers == 1 and n <= piece * 1.5) or n <= 4 * warm:
+    if (n_workers == 1 and n <= _PIECE_S * RNNOISE_RATE * 1.5) or n <= 4 * _WARMUP_S * RNNOISE_RATE:
         y48, probs = _run_frames(resample(x_in, rate, RNNOISE_RATE), cancel)
         y = resample(y48, RNNOISE_RATE, rate)
     else:
-        # equal pieces, a multiple of the worker count, none longer than _PIECE_S; each worker
-        # resamples its own stretch (exactly the samples a whole-clip resampling gives)
-        n_pieces = n_workers * max(1, int(np.ceil(n / (n_workers * piece))))
-        size = int(np.ceil(n / n_pieces / RNNOISE_FRAME)) * RNNOISE_FRAME
-        starts = list(range(0, n, size))
-        bounds = [(s, starts[i + 1] if i + 1 < len(starts) else n) for i, s in enumerate(starts)]
-
-        def job(se: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-            s, e = se
-            a, b = max(0, s - warm), min(n, e + xf)
-            y, p = _run_frames(resample_span(x_in, rate, RNNOISE_RATE, a, b), cancel)
-            return y[s - a:], p[(s - a) // RNNOISE_FRAME:]
-
-        n_threads = min(n_workers, len(bounds))
-        with ThreadPoolExecutor(max_workers=n_threads) as pool:
-            results = list(pool.map(job, bounds))
-            y48 = np.zeros(n, dtype=np.float32)
-            ramp = np.linspace(0.0, 1.0, xf, dtype=np.float32)
-            prob_parts = []
-            for (s, e), (y, p) in zip(bounds, results, strict=True):
-                if s == 0:
-                    y48[s:s + len(y)] = y
-                else:
-                    k = min(xf, len(y))
-                    y48[s:s + k] = y48[s:s + k] * (1.0 - ramp[:k]) + y[:k] * ramp[:k]
-                    y48[s + k:s + len(y)] = y[k:]
-                prob_parts.append(p[: (e - s) // RNNOISE_FRAME])
-            probs = np.concatenate(prob_parts)
-            # back to the clip's rate, in as many stretches as threads
-            m = round(n * rate / RNNOISE_RATE)
-            cuts = np.linspace(0, m, n_threads + 1).astype(int)
-            y = np.concatenate(list(pool.map(lambda ab: resample_span(y48, RNNOISE_RATE, rate, *ab),
-                                             itertools.pairwise(cuts))))
-    out = np.zeros(len(samples), dtype=np.float32)
-    m = min(len(out), len(y))
-    out[:m] = y[:m]
-    return out, probs
+        y, parts = run_in_pieces(x_in, rate, RNNOISE_RATE, lambda x48: _run_frames(x48, cancel), workers=n_workers,
+                                 piece_s=_PIECE_S, warmup_s=_WARMUP_S, xfade_s=_XFADE_S, frame=RNNOISE_FRAME)
+        probs = np.concatenate([p[lead // RNNOISE_FRAME:][: (e - s) // RNNOISE_FRAME] for s, e, lead, p in parts])
+    return fit_length(y, len(samples)), probs
