@@ -168,6 +168,28 @@ def _spell_number_token(tok: str, *, year: bool = True) -> str:
     return number_to_words(n)
 
 
+#: Words ending in "s" that are not plural nouns (after a year: "1999 was", "in 2010 this ...").
+_NOT_PLURAL = {"was", "is", "has", "as", "this", "his", "its", "us", "yes", "thus", "plus", "versus", "always",
+               "perhaps", "besides", "across", "unless", "whereas", "does", "goes", "says", "less", "gets",
+               "sees", "makes", "comes", "takes", "seems", "marks", "brings", "saw", "ends", "starts", "begins"}
+#: Plural nouns without an "s".
+_PLURALS = ("people", "men", "women", "children", "feet", "teeth", "mice", "geese", "sheep", "fish", "deer",
+            "cattle", "police", "staff", "times")
+#: A four-digit number (no comma) that counts the noun after it, or "of" something: a cardinal, not a
+#: year ("2024 people" two thousand twenty four), except after "the" ("the 2024 elections": a year).
+_COUNTED_RE = re.compile(
+    r"(?<![\d.,$£€#:/-])\b(\d{4})\b(?![.,:/-]?\d)(?=\s+(?:of\b|(?:" + "|".join(_PLURALS)
+    + r")\b|(?!(?:" + "|".join(sorted(_NOT_PLURAL)) + r")\b)[a-z]{2,}s\b))")
+
+
+
+def _counted(m: re.Match[str]) -> str:
+    """A :data:`_COUNTED_RE` match as a cardinal, unless "the" comes before it: "the 2024 elections"."""
+    if re.search(r"\bthe\s+$", m.string[max(0, m.start() - 8):m.start()], flags=re.IGNORECASE):
+        return m.group(0)
+    return f" {number_to_words(int(m.group(1)))} "
+
+
 #: Currency signs -> (unit, units, hundredth, hundredths).
 _CURRENCY = {"$": ("dollar", "dollars", "cent", "cents"), "£": ("pound", "pounds", "penny", "pence"),
              "€": ("euro", "euros", "cent", "cents")}
@@ -242,6 +264,7 @@ def _english_forms(text: str) -> str:
     t = _UNIT_RE.sub(lambda m: f" {m.group(1)} {_UNITS[m.group(2).lower()][m.group(1) != '1']} ", t)
     t = re.sub(r"(?<![\d/])[1-3]/[2-4](?![\d/])", lambda m: f" {_FRACTIONS.get(m.group(0), m.group(0))} ", t)
     t = re.sub(r"#\s?(?=\d)", " number ", t)  # #1 fan: "number one"
+    t = _COUNTED_RE.sub(_counted, t)  # 2024 people: a count, not a year
     t = re.sub(r"(\d)\s*[–—]\s*(?=\d)", r"\1 to ", t)  # 5–10: five to ten
     t = re.sub(r"(?<![\w.,-])(\d[\d,]*)-(\d[\d,]*)(?![\w.,-]*\d)", r"\1 to \2", t)  # pages 100-200, ages 18-25
     t = re.sub(r"\bDr\.?(?=\s+[A-Z])", "doctor", t)
