@@ -421,8 +421,9 @@ def analyze(
     )
     request.enhanced_written = written
     try:
-        if analysis_options(request.enhance):
+        if analysis_options(request.enhance).get("neural_denoiser") == "hybrid":
             # the strip plays DeepFilterNet3's output; the timing comes from RNNoise's, which aligns better
+            # (where RNNoise is missing, the written file already holds what the analysis would use)
             source: Audio | str = request.audio_path
             config = replace(request.config, enhance=request.enhance)
         else:
