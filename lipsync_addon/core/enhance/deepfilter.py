@@ -54,8 +54,10 @@ _ALPHA = 0.99
 #: Initial states of the normalisers (dB for the ERB levels, magnitude for the complex bins).
 _MEAN_NORM_INIT = (-60.0, -90.0)
 _UNIT_NORM_INIT = (0.001, 0.0001)
-#: Piece length, warm-up before each piece and cross-fade for parallel processing, seconds.
-_PIECE_S = 20.0
+#: Piece length, warm-up before each piece and cross-fade for parallel processing, seconds. 10 s pieces
+#: run as fast as 20 s ones (39-47x real time on 2 cores, 120 s clip, noisy runs) with a peak RSS of
+#: ~510 MB instead of ~900 MB.
+_PIECE_S = 10.0
 _WARMUP_S = 2.0
 _XFADE_S = 0.02
 #: Clips up to this long (s) run in one pass; longer ones in pieces on every core.
@@ -392,9 +394,9 @@ def deepfilter_denoise(samples: np.ndarray, rate: int, *, cancel: CancelToken | 
                        workers: int = 0) -> np.ndarray:
     """Denoise mono ``samples`` (float, ``rate`` Hz) with DeepFilterNet3; same length and rate, aligned.
 
-    Clips longer than 12 s run in pieces (at most 20 s, as many as threads or a multiple) on ``workers``
+    Clips longer than 12 s run in pieces (at most 10 s, as many as threads or a multiple) on ``workers``
     threads (0 = every core), each with 2 s of warm-up before it and a 20 ms cross-fade; with one
-    worker, clips up to 30 s run in one pass.
+    worker, clips up to 15 s run in one pass.
     """
     _networks()  # load once, before the threads
     x_in = samples.astype(np.float32)
