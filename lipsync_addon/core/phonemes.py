@@ -171,21 +171,24 @@ def _spell_number_token(tok: str, *, year: bool = True) -> str:
 #: Words ending in "s" that are not plural nouns (after a year: "1999 was", "in 2010 this ...").
 _NOT_PLURAL = {"was", "is", "has", "as", "this", "his", "its", "us", "yes", "thus", "plus", "versus", "always",
                "perhaps", "besides", "across", "unless", "whereas", "does", "goes", "says", "less", "gets",
-               "sees", "makes", "comes", "takes", "seems", "marks", "brings", "saw", "ends", "starts", "begins"}
+               "sees", "makes", "comes", "takes", "seems", "marks", "brings", "ends", "starts", "begins"}
 #: Plural nouns without an "s".
 _PLURALS = ("people", "men", "women", "children", "feet", "teeth", "mice", "geese", "sheep", "fish", "deer",
-            "cattle", "police", "staff", "times")
+            "cattle", "police", "staff")
 #: A four-digit number (no comma) that counts the noun after it, or "of" something: a cardinal, not a
-#: year ("2024 people" two thousand twenty four), except after "the" ("the 2024 elections": a year).
+#: year ("2024 people" two thousand twenty four), except after a word that introduces years (see
+#: :func:`_counted`).
 _COUNTED_RE = re.compile(
     r"(?<![\d.,$£€#:/-])\b(\d{4})\b(?![.,:/-]?\d)(?=\s+(?:of\b|(?:" + "|".join(_PLURALS)
     + r")\b|(?!(?:" + "|".join(sorted(_NOT_PLURAL)) + r")\b)[a-z]{2,}s\b))")
 
 
-
 def _counted(m: re.Match[str]) -> str:
-    """A :data:`_COUNTED_RE` match as a cardinal, unless "the" comes before it: "the 2024 elections"."""
-    if re.search(r"\bthe\s+$", m.string[max(0, m.start() - 8):m.start()], flags=re.IGNORECASE):
+    """A :data:`_COUNTED_RE` match as a cardinal, unless a word that introduces years comes before it:
+    "the 2024 elections", "in 1999 things changed", "since 2010 prices rose" stay years."""
+    before = m.string[max(0, m.start() - 12):m.start()]
+    if re.search(r"\b(?:the|in|since|by|until|till|from|to|year|around|circa|before|after|during|of)\s+$", before,
+                 flags=re.IGNORECASE):
         return m.group(0)
     return f" {number_to_words(int(m.group(1)))} "
 

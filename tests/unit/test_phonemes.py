@@ -63,8 +63,9 @@ def test_normalize_numbers_symbols_accents_and_punctuation() -> None:
     ("my #1 fan, call 911", "my number one fan call nine one one"),
     ("2024 people, 1500 of them, 1200 miles", "two thousand twenty four people one thousand five hundred of them "
      "one thousand two hundred miles"),  # counts, not years
-    ("in 1999 was it 2010 marks the year 1984 Orwell wrote, the 2024 elections", "in nineteen ninety nine was "
-     "it twenty ten marks the year nineteen eighty four orwell wrote the twenty twenty four elections"),  # years
+    ("in 1999 was it 2010 marks the year 1984 Orwell wrote, the 2024 elections, in 1999 things",
+     "in nineteen ninety nine was it twenty ten marks the year nineteen eighty four orwell wrote the twenty "
+     "twenty four elections in nineteen ninety nine things"),  # years stay years
 ])
 def test_normalize_says_written_forms_as_spoken(written: str, said: str) -> None:
     """Before, "well—I" was one word "welli" (letter-to-sound), "$3.50" was "three point five zero

@@ -745,7 +745,7 @@ def _repair(
     again with the transcript's LM and cut at a pause near its middle; halves that still fail are
     split again (``depth`` times) and keep the phone loop's result at the end. Parts are aligned
     without the widest search: their cuts come from recognition, which heavy noise misleads, and the
-    widest search fits a part's words to whatever audio it was given (measured: words placed 1-7 s
+    widest search fits a part's words to whatever audio it was given (measured: words placed 1-17 s
     from where they were said in 0-5 dB noise; the phone loop follows the sound instead).
 
     A piece that aligned only with WIDE_SEARCH is checked the same way, its parts without it: the wide
