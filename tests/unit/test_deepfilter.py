@@ -37,6 +37,10 @@ def test_matches_deepfilternets_own_runtime() -> None:
     assert np.sqrt(np.mean(err**2) / np.mean(ref["enhanced"] ** 2)) < 1e-4
     # and it did something: the noisy input is far from the output
     assert np.sqrt(np.mean((ref["noisy"] - ref["enhanced"]) ** 2) / np.mean(ref["enhanced"] ** 2)) > 0.3
+    # a batch of signals gives each one what it gets alone
+    batch = _enhance48(np.stack([ref["noisy"], ref["noisy"][::-1]]))
+    assert np.abs(batch[0] - out).max() < 1e-5
+    assert np.abs(batch[1] - _enhance48(ref["noisy"][::-1].copy())).max() < 1e-5
 
 
 def test_noisy_speech_gets_much_better(clean: np.ndarray, noise: np.ndarray) -> None:
@@ -82,6 +86,51 @@ def test_long_clip_in_pieces_is_as_good_as_the_whole_clip(clean: np.ndarray, noi
     assert abs(snr(pieces) - snr(whole)) < 0.3
     err = pieces - whole
     assert np.sqrt(np.mean(err**2) / np.mean(whole**2)) < 0.05
+
+
+def test_without_threadpoolctl_it_runs_on_one_thread(monkeypatch: pytest.MonkeyPatch, clean: np.ndarray,
+                                                      noise: np.ndarray) -> None:
+    """Without threadpoolctl each thread's BLAS would start threads of its own (15x instead of 37x real
+    time measured), so the pieces run one after the other, with the same output as one worker."""
+    import sys
+
+    noisy = mix(np.tile(clean, 6)[: 16000 * 20], noise, 5.0)
+    monkeypatch.setitem(sys.modules, "threadpoolctl", None)  # import fails
+    assert deepfilter._one_blas_thread() is None
+    threads: list[int] = []
+    real = deepfilter.run_in_pieces
+    monkeypatch.setattr(deepfilter, "run_in_pieces", lambda *a, **k: threads.append(k["workers"]) or real(*a, **k))
+    out = deepfilter_denoise(noisy, 16000, workers=2)
+    assert threads == [1]
+    assert np.array_equal(out, deepfilter_denoise(noisy, 16000, workers=1))
+
+
+def test_the_core_analyses_strong_on_rnnoise_output(clean: np.ndarray, noise: np.ndarray) -> None:
+    """``enhance="strong"`` in the pipeline (CLI, API): the sound preset is DeepFilterNet3's, the analysed
+    copy RNNoise's, which aligns better (docs/enhance.md); without RNNoise the analysis would use
+    DeepFilterNet3 for every preset."""
+    from lipsync_addon.core import pipeline
+    from lipsync_addon.core.enhance import analysis_options, rnnoise
+    from lipsync_addon.core.types import Audio, PipelineConfig
+
+    if not rnnoise.available():
+        pytest.skip("RNNoise is not installed here")
+    assert analysis_options("strong") == {"neural_denoiser": "hybrid"} and analysis_options("standard") == {}
+    config = PipelineConfig(transcript="author of the danger trail philip steels etc", enhance="strong",
+                            viseme_set="oculus")
+    result = pipeline.run(Audio(mix(clean, noise, 5.0).astype(np.float32), 16000), config)
+    assert result.provenance["enhance"]["denoiser"] == "hybrid"
+    assert len(result.transcript.words) == 8
+
+
+def test_without_rnnoise_the_analysis_uses_deepfilternet(monkeypatch: pytest.MonkeyPatch) -> None:
+    from lipsync_addon.core.enhance import analysis_options, rnnoise
+
+    monkeypatch.setattr(rnnoise, "available", lambda: False)
+    assert analysis_options("standard") == {"neural_denoiser": "deepfilter"}
+    assert analysis_options("strong") == {}
+    monkeypatch.setattr(deepfilter, "model_folder", lambda: None)
+    assert analysis_options("standard") == {}
 
 
 def test_missing_weights_have_a_clear_message(monkeypatch: pytest.MonkeyPatch, clean: np.ndarray) -> None:

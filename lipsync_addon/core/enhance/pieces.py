@@ -3,7 +3,8 @@
 Equal pieces, as many as threads or a multiple of that, each resampled by its own thread from the
 clip (exactly the samples a whole-clip resampling gives), processed after a warm-up stretch of the
 audio before it, then joined with short linear cross-fades and resampled back in as many stretches
-as threads. The denoisers release the GIL in their heavy parts (ctypes calls, BLAS).
+as threads. RNNoise's ctypes calls release the GIL; DeepFilterNet3's numpy products do in part
+(its recurrent layers step in Python, so two threads give it ~1.6x, not 2x).
 """
 
 from __future__ import annotations
