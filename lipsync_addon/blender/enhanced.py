@@ -190,34 +190,21 @@ def plan_target(source: str, preset: str, *, dereverb: bool = False) -> Enhanced
     return EnhancedTarget(path=path, blend_path=blend_path, reuse=reuse, warnings=warnings)
 
 
-def _denoise_options(mono: Any, rate: int, preset: str) -> tuple[dict[str, Any], list[str]]:
-    """Preset overrides for this install: where RNNoise cannot be loaded, DeepFilterNet3 (numpy, bundled
-    weights) stands in for it, and the Wiener denoiser only if those weights are missing too."""
+def _check_enhance_installed() -> None:
+    """Refuse early, with the fix, where the loudness step's package is missing from this install.
+
+    (A missing neural denoiser is no error: the chain lets another stand in and says so in its report,
+    ``core.enhance.installed_denoiser``.)
+    """
     import importlib.util
 
     from ..core import enhance
-    from ..core.enhance import deepfilter, rnnoise
 
     if importlib.util.find_spec("pyloudnorm") is None:
         raise enhance.EnhanceError(
             "Audio enhancement needs the 'pyloudnorm' package, which is missing from this installation; "
             "reinstall the extension zip (or 'pip install pyloudnorm==0.2.0'), or set Enhance Audio to Off."
         )
-    opts = enhance.resolve_options(preset)
-    uses_rnnoise = opts["denoise"] in ("rnnoise", "hybrid") or (
-        opts["denoise"] == "auto" and opts["neural_denoiser"] == "hybrid")
-    if not uses_rnnoise or rnnoise.available():
-        return {}, []
-    snr = enhance.estimate_snr(mono, rate)
-    if opts["denoise"] == "auto" and snr >= float(opts["clean_snr_db"]):
-        return {"denoise": "none"}, []
-    if deepfilter.available():
-        return {"denoise": "deepfilter"}, [
-            "The RNNoise denoiser is not available in this installation; DeepFilterNet3 was used instead "
-            "(it sounds as clean or cleaner, and takes about twice as long)."]
-    return {"denoise": "wiener"}, [
-        "The neural denoisers (RNNoise, DeepFilterNet3) are not available in this installation; the Wiener "
-        "denoiser was used instead (numpy/scipy only, somewhat less effective on loud noise)."]
 
 
 def write_enhanced(
@@ -247,12 +234,9 @@ def write_enhanced(
         return WrittenFile("", mono, int(rate), int(data.shape[1]))
     data, rate = read_audio_file(source)  # any format the pipeline reads (libsndfile, then FFmpeg)
     audio_from_samples(data, rate, source)  # the pipeline's checks and messages (no samples, too short)
-    mono_in = data.mean(axis=1, dtype=np.float64)
-    options, warnings = _denoise_options(mono_in, int(rate), preset)
-    if dereverb:
-        options = {**options, "dereverb": True}
-    y, report = enhance_array(data if data.shape[1] > 1 else data[:, 0], int(rate), preset, options=options,
-                              progress=progress, cancel=token)
+    _check_enhance_installed()
+    y, report = enhance_array(data if data.shape[1] > 1 else data[:, 0], int(rate), preset,
+                              options={"dereverb": True} if dereverb else None, progress=progress, cancel=token)
     token.check()
     y2 = np.asarray(y, dtype=np.float32).reshape(len(data), -1)
     folder = os.path.dirname(target.path)
@@ -269,7 +253,7 @@ def write_enhanced(
         _remove_quietly(temp)
         raise AudioError(f"Cannot write the enhanced audio '{target.path}': {exc}. Nothing was changed.") from exc
     mono = y2.mean(axis=1, dtype=np.float64).astype(np.float32)
-    return WrittenFile(temp, mono, int(rate), int(y2.shape[1]), report.to_dict(), warnings + list(report.warnings))
+    return WrittenFile(temp, mono, int(rate), int(y2.shape[1]), report.to_dict(), list(report.warnings))
 
 
 def commit(written: WrittenFile, target: EnhancedTarget) -> None:

@@ -351,17 +351,14 @@ def _denoised_copy(
     """The standard enhancement chain's output for analysis, or None when it cannot run here (or, with
     ``require_denoise``, when it judged the recording clean and did not denoise it).
 
-    Where RNNoise cannot be loaded (the macOS extension zips do not bundle it) DeepFilterNet3 is used
-    instead (it aligns better than the Wiener filter: ``enhance.analysis_options``), and the Wiener
-    denoiser (numpy/scipy) only if its weights are missing too.
+    Where RNNoise cannot be loaded (the macOS extension zips do not bundle it) the chain uses
+    DeepFilterNet3 instead (it aligns better than the Wiener filter: ``enhance.analysis_options``), and
+    the Wiener denoiser (numpy/scipy) only if its weights are missing too (``enhance.installed_denoiser``).
     """
-    from .enhance import EnhanceError, analysis_options, deepfilter, enhance_array, rnnoise
+    from .enhance import EnhanceError, enhance_array
 
-    options = analysis_options("standard") or None
-    if not rnnoise.available() and not deepfilter.available():
-        options = {"denoise": "wiener"}
     try:
-        cleaned, report = enhance_array(samples, rate, "standard", options=options, cancel=token)
+        cleaned, report = enhance_array(samples, rate, "standard", cancel=token)
     except EnhanceError:
         return None
     if require_denoise and report.denoiser == "none":

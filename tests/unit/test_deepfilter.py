@@ -123,14 +123,40 @@ def test_the_core_analyses_strong_on_rnnoise_output(clean: np.ndarray, noise: np
     assert len(result.transcript.words) == 8
 
 
-def test_without_rnnoise_the_analysis_uses_deepfilternet(monkeypatch: pytest.MonkeyPatch) -> None:
-    from lipsync_addon.core.enhance import analysis_options, rnnoise
+def test_without_rnnoise_the_presets_use_deepfilternet_then_wiener(
+        monkeypatch: pytest.MonkeyPatch, clean: np.ndarray, noise: np.ndarray) -> None:
+    """As in the macOS extension zips (no pyrnnoise): the chain itself lets DeepFilterNet3 stand in, so
+    the CLI's ``enhance``, the pipeline and Blender all get a result and a note; the Wiener filter only
+    without the weights too. A denoiser the user names is used or refused, never swapped."""
+    from lipsync_addon.core.enhance import analysis_options, enhance_array, installed_denoiser, rnnoise
 
-    monkeypatch.setattr(rnnoise, "available", lambda: False)
-    assert analysis_options("standard") == {"neural_denoiser": "deepfilter"}
-    assert analysis_options("strong") == {}
+    def missing() -> None:
+        raise EnhanceError("RNNoise is not installed here")
+
+    monkeypatch.setattr(rnnoise, "_library", missing)
+    assert not rnnoise.available()
+    assert analysis_options("standard") == {} and analysis_options("strong") == {}
+    noisy = mix(clean, noise, 5.0).astype(np.float32)
+    used: list[int] = []
+    real = deepfilter.deepfilter_denoise
+    monkeypatch.setattr(deepfilter, "deepfilter_denoise", lambda *a, **k: used.append(1) or real(*a, **k))
+    out, report = enhance_array(noisy, 16000, "standard")
+    assert report.denoiser == "deepfilter" and used and out.shape == noisy.shape
+    assert any("RNNoise" in w and "DeepFilterNet3" in w for w in report.warnings)
+    step = next(s for s in report.steps if s["step"] == "denoise")
+    assert "stands in" in step["reason"]
+    with pytest.raises(EnhanceError, match="RNNoise is not installed"):
+        enhance_array(noisy, 16000, "standard", options={"denoise": "hybrid"})
     monkeypatch.setattr(deepfilter, "model_folder", lambda: None)
-    assert analysis_options("standard") == {}
+    monkeypatch.setattr(deepfilter, "_model", None)
+    _, report = enhance_array(noisy, 16000, "light")
+    assert report.denoiser == "wiener" and any("Wiener" in w for w in report.warnings)
+    monkeypatch.undo()
+    monkeypatch.setattr(deepfilter, "model_folder", lambda: None)
+    monkeypatch.setattr(deepfilter, "_model", None)
+    if rnnoise.available():  # weights missing, RNNoise there: strong falls back to RNNoise
+        assert installed_denoiser("deepfilter")[0] == "hybrid"
+    assert installed_denoiser("wiener") == ("wiener", "")
 
 
 def test_missing_weights_have_a_clear_message(monkeypatch: pytest.MonkeyPatch, clean: np.ndarray) -> None:

@@ -124,6 +124,34 @@ def choose_denoiser(snr_db: float, clean_snr_db: float, neural: str = "hybrid") 
     return neural
 
 
+def installed_denoiser(method: str) -> tuple[str, str]:
+    """(``method``, "") when its library or weights can be loaded here, else (stand-in, note for the user).
+
+    RNNoise ("hybrid", "rnnoise") needs the ``pyrnnoise`` wheel, which the macOS extension zips and
+    some pip installs lack; DeepFilterNet3 needs the weights in ``models/deepfilternet3``. A missing
+    RNNoise is replaced by DeepFilterNet3 (it sounds as clean or cleaner, docs/enhance.md), a missing
+    DeepFilterNet3 by RNNoise, and the Wiener denoiser (numpy/scipy only) is the last resort. Only
+    the presets' automatic choice falls back: a denoiser the user names explicitly is used or refused.
+    """
+    from . import deepfilter, rnnoise
+
+    wants_rnnoise = method in ("hybrid", "rnnoise")
+    if method != "deepfilter" and not wants_rnnoise:
+        return method, ""  # numpy/scipy only: always there
+    if rnnoise.available() if wants_rnnoise else deepfilter.available():
+        return method, ""
+    missing = "RNNoise" if wants_rnnoise else "DeepFilterNet3"
+    if wants_rnnoise and deepfilter.available():
+        return "deepfilter", (f"The {missing} denoiser is not available in this installation; DeepFilterNet3 "
+                              "was used instead (it sounds as clean or cleaner, and takes about twice as long).")
+    if not wants_rnnoise and rnnoise.available():
+        return "hybrid", (f"The {missing} denoiser's weights are not available in this installation; RNNoise "
+                          "was used instead (faster, a little less effective on loud noise).")
+    return "wiener", ("The neural denoisers (RNNoise, DeepFilterNet3) are not available in this installation; "
+                      "the Wiener denoiser was used instead (numpy/scipy only, somewhat less effective on loud "
+                      "noise).")
+
+
 def analysis_options(preset: str) -> dict[str, Any]:
     """Overrides for the copy of a clip that is *analysed* when ``preset`` enhances the sound.
 
@@ -131,19 +159,17 @@ def analysis_options(preset: str) -> dict[str, Any]:
     preset) sounds cleaner but its output aligns worse than RNNoise's (pooled F1@20 ms on the
     reference clips in exercise-bike noise 0.509 vs 0.608 at 10 dB, 0.403 vs 0.476 at 5 dB, equal at
     20 dB and clean), so the analysis keeps RNNoise where it can be loaded and the strip plays the
-    DeepFilterNet3 output. Where RNNoise is missing (the macOS zips), DeepFilterNet3 aligns better
-    than the Wiener filter (as the automatic denoised copy, 20 dB 0.752 vs 0.676, 10 dB 0.476 vs
-    0.431, 5 dB 0.377 vs 0.327), so it stands in. Every output is sample-aligned with the input, so
+    DeepFilterNet3 output. Where RNNoise is missing (the macOS zips) the chain itself lets
+    DeepFilterNet3 stand in (:func:`installed_denoiser`): it also aligns better than the Wiener filter
+    (as the automatic denoised copy, 20 dB 0.752 vs 0.676, 10 dB 0.476 vs 0.431, 5 dB 0.377 vs
+    0.327). Every output is sample-aligned with the input, so
     the timing holds for whichever signal plays.
     """
-    from . import deepfilter, rnnoise
+    from . import rnnoise
 
-    neural = resolve_options(preset)["neural_denoiser"]
-    if rnnoise.available():
-        return {"neural_denoiser": "hybrid"} if neural == "deepfilter" else {}
-    if neural == "hybrid" and deepfilter.available():
-        return {"neural_denoiser": "deepfilter"}
-    return {}
+    if resolve_options(preset)["neural_denoiser"] == "deepfilter" and rnnoise.available():
+        return {"neural_denoiser": "hybrid"}
+    return {}  # where RNNoise is missing, the chain's own fallback (installed_denoiser) picks DeepFilterNet3
 
 
 def denoise(samples: np.ndarray, rate: int, method: str, *, floor_db: float = -15.0,
@@ -302,6 +328,10 @@ def _chain(x2: np.ndarray, rate: int, opts: dict[str, Any], report: EnhanceRepor
         method = choose_denoiser(report.snr_before_db, float(opts["clean_snr_db"]), str(opts["neural_denoiser"]))
         reason = (f"estimated SNR {report.snr_before_db:.1f} dB >= {opts['clean_snr_db']} dB: good recording, "
                   "left alone" if method == "none" else f"estimated SNR {report.snr_before_db:.1f} dB")
+        method, note = installed_denoiser(method)
+        if note:
+            report.warnings.append(note)
+            reason += f"; {method} stands in for the preset's denoiser, which is not installed"
     else:
         reason = "chosen by the user"
     dry_db = opts["denoise_dry_db"] if method in ("hybrid", "deepfilter") else None
