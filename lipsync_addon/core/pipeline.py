@@ -446,12 +446,13 @@ def _retry_denoised(
     token.check()
 
     def quality(t: Transcript) -> tuple[int, int, bool]:
-        return _METHOD_RANK.get(t.method, 0), len(t.words), not t.wide_beam
+        aligned = sum(1 for w in t.words if w.pronunciation_source != "dtw")  # placed by the forced alignment
+        return _METHOD_RANK.get(t.method, 0), aligned, not t.wide_beam
 
     if quality(second) <= quality(transcript):
         return analysis, transcript
-    if len(second.words) != len(transcript.words):
-        better = f"{len(second.words)} words instead of {len(transcript.words)}"
+    if quality(second)[1] != quality(transcript)[1]:
+        better = f"{quality(second)[1]} words aligned instead of {quality(transcript)[1]}"
     elif _METHOD_RANK.get(second.method, 0) > _METHOD_RANK.get(transcript.method, 0):
         better = "the phone models confirm its timing"
     else:

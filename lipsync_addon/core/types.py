@@ -114,8 +114,9 @@ class Word:
     """A word with its timing in seconds.
 
     ``pronunciation_source`` is "dictionary", "cmudict", "elongated" (a drawn-out spelling of a
-    dictionary word: "nooo"), "compound", "letter_to_sound" or
-    "recognized" (when the word came from recognition, not a transcript).
+    dictionary word: "nooo"), "compound", "letter_to_sound",
+    "recognized" (when the word came from recognition, not a transcript) or "dtw" (pocketsphinx
+    could not align it; espeak-ng + DTW timed it, ``recognize.gap_fill``).
     """
 
     text: str
@@ -157,8 +158,9 @@ class Transcript:
     words: list[Word] = field(default_factory=list)
     phones: list[Phone] = field(default_factory=list)
     duration: float = 0.0
-    #: how the result was obtained: "align", "align+phone_loop" (alignment failed in places), "align+dtw" (espeak-ng
-    #: path: its phone models could not confirm the DTW timing), "recognize+align", "phone_loop", "silence"
+    #: how the result was obtained: "align", "align+phone_loop" (alignment failed in places), "align+dtw" (DTW
+    #: timing in places: the espeak-ng path's phone models could not confirm it, or pocketsphinx's alignment
+    #: failed there and espeak-ng + DTW timed those words), "recognize+align", "phone_loop", "silence"
     method: str = ""
     warnings: list[str] = field(default_factory=list)
     #: the forced alignment only succeeded with widened search beams somewhere: the words fit the sound

@@ -30,6 +30,7 @@ from .. import pronunciations
 from ..audio import detect_speech, split_at_pauses, to_int16
 from ..phonemes import Lexicon, arpabet_to_ipa, normalize_text, strip_stress
 from ..types import ANALYSIS_RATE, Audio, Cancelled, CancelToken, Phone, ProgressFn, Transcript, Word, no_progress
+from . import gap_fill
 from .timeline import tile_phones
 from .transcript_check import no_speech_warnings
 
@@ -52,6 +53,11 @@ MISMATCH_FIT = -45.0
 #: warning. Measured: complete transcripts cover 0.66-1.05 of the VAD speech time, a quarter of
 #: the words 0.14-0.44 (scripts/eval_mismatch.py).
 MIN_WORD_COVERAGE = 0.5
+#: With a transcript, the words of the spans where the alignment failed (phone-loop fallback) are
+#: timed by espeak-ng + DTW where it is installed and the text fits (``gap_fill``). Measured
+#: (docs/benchmarks.md, "Alignment on noisy speech"): viseme agreement in bike noise rises at every
+#: SNR where spans fail; clean speech never gets there.
+FILL_GAPS_WITH_DTW = True
 #: Longest piece decoded in one go, seconds; longer clips are cut at pauses.
 MAX_CHUNK = 30.0
 #: Shortest pause between two recognized transcript words where a long clip may be cut, seconds.
@@ -143,6 +149,8 @@ class _Piece:
     transcript_dict: str = ""
     #: align without the WIDE_SEARCH last resort (every part made by ``_repair``)
     narrow: bool = False
+    #: index of ``words[0]`` in the whole line's words
+    first: int = 0
 
 
 @dataclass
@@ -157,6 +165,9 @@ class _PieceResult:
     word_scores: list[float] = field(default_factory=list)
     #: the forced alignment failed with ALIGN_BEAMS and needed WIDE_SEARCH (see Transcript.wide_beam)
     wide_beam: bool = False
+    #: spans where transcript words fell back to the phone loop: (start s, end s, first, last + 1 index
+    #: into the whole line's words)
+    missing: list[tuple[float, float, int, int]] = field(default_factory=list)
 
 
 def _added_words(decoder: object) -> set[str]:
@@ -334,6 +345,9 @@ def run_piece(piece: _Piece) -> _PieceResult:
         )
     result = _phone_loop(piece.pcm, piece.offset)
     result.warnings = warnings
+    if piece.words and not piece.recognize:
+        end = piece.offset + len(piece.pcm) / 2 / ANALYSIS_RATE
+        result.missing = [(piece.offset, end, piece.first, piece.first + len(piece.words))]
     return result
 
 
@@ -556,7 +570,8 @@ class PocketSphinxRecognizer:
                 )
                 cuts = _cut_at_anchors(words, [w for r in recognized for w in r.words], duration, self.max_chunk)
                 pieces = [_Piece(s, pcm[round(s * ANALYSIS_RATE):round(e * ANALYSIS_RATE)].tobytes(), ws, prons,
-                                 transcript_lm=lm_path, transcript_dict=dict_path) for s, e, ws in cuts]
+                                 transcript_lm=lm_path, transcript_dict=dict_path, first=first)
+                          for (s, e, ws), first in zip(cuts, _firsts(cuts, 0), strict=True)]
                 results = _repair(pieces, self._map(pieces, progress, cancel, 0.4, 0.95), cancel)
         else:
             pieces = [_Piece(s, pcm[int(s * ANALYSIS_RATE):int(e * ANALYSIS_RATE)].tobytes(),
@@ -572,6 +587,12 @@ class PocketSphinxRecognizer:
         result = _merge(results, duration, warnings, sources, recognized_mode=not words, prons=prons)
         for word in result.words:
             word.text = spelled.get(word.text, word.text)
+        if words and "phone_loop" in result.method and FILL_GAPS_WITH_DTW:
+            check()
+            progress(1.0, "timing the words the alignment missed (espeak-ng + DTW)")
+            result, _ = gap_fill.fill_gaps(audio, result, [spelled.get(w, w) for w in words],
+                                           [m for r in results for m in r.missing],
+                                           pronunciations=self.pronunciations, cancel=cancel)
         return result
 
     # -- helpers ------------------------------------------------------------------------------------
@@ -769,13 +790,18 @@ def _repair(
             continue
         subs = [_Piece(piece.offset + s, piece.pcm[round(s * ANALYSIS_RATE) * 2:round(e * ANALYSIS_RATE) * 2], ws,
                        piece.prons, transcript_lm=piece.transcript_lm, transcript_dict=piece.transcript_dict,
-                       narrow=True)
-                for s, e, ws in cuts]
+                       narrow=True, first=first)
+                for (s, e, ws), first in zip(cuts, _firsts(cuts, piece.first), strict=True)]
         joined = _concat_results(_repair(subs, [run_piece(sp) for sp in subs], cancel, depth=depth - 1))
         if strained and joined.method == "align":
             continue
         out[k] = joined
     return out
+
+
+def _firsts(cuts: list[tuple[float, float, list[str]]], start: int) -> list[int]:
+    """Index of each cut's first word in the whole line, the first cut's being ``start``."""
+    return [start + sum(len(ws) for _, _, ws in cuts[:k]) for k in range(len(cuts))]
 
 
 def _concat_results(results: list[_PieceResult]) -> _PieceResult:
@@ -791,7 +817,8 @@ def _concat_results(results: list[_PieceResult]) -> _PieceResult:
         warnings.extend(r.warnings)
         methods.append(r.method)
     method = "align" if all(m == "align" for m in methods) else "align+phone_loop"
-    return _PieceResult(words, phones, method, warnings, wide_beam=any(r.wide_beam for r in results))
+    return _PieceResult(words, phones, method, warnings, wide_beam=any(r.wide_beam for r in results),
+                        missing=[m for r in results for m in r.missing])
 
 
 def _edit_distance_matrix(a: list[str], b: list[str]) -> np.ndarray:
