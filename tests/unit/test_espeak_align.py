@@ -133,15 +133,25 @@ def _pooled_scores() -> tuple[float, float]:
 def test_english_reference_pooled_hmm_and_landmarks_help() -> None:
     """All six English references. Measured (docs/languages.md): DTW stage alone (landmark snapping and
     energy-weighted features) pooled F1 0.598-0.602 / viseme agreement 0.59, landmarks worth +0.03 F1;
-    with the HMM refinement (English phone models, IPA mapped to the nearest phones) 0.697 / 0.722."""
+    with the HMM refinement (English phone models, IPA mapped to the nearest phones) 0.697 / 0.722.
+
+    espeak-ng's pitch flutter keeps its phase from one synthesis to the next (a static index in the
+    library), so the renditions, and the DTW stage's scores, depend on what the process synthesized
+    before: the landmarks' gain read +0.013 to +0.037 in nine runs. The DTW-stage figures are
+    therefore the mean of three consecutive runs (three phases)."""
     cfg = _params()
     f1, vis = _pooled_scores()
     assert f1 >= 0.68 and vis >= 0.70
     cfg["hmm_refine"] = False
     try:
-        f1_dtw, vis_dtw = _pooled_scores()
-        cfg["landmarks"] = False
-        f1_off, _ = _pooled_scores()
+        dtw, off = [], []
+        for _ in range(3):
+            cfg["landmarks"] = True
+            dtw.append(_pooled_scores())
+            cfg["landmarks"] = False
+            off.append(_pooled_scores())
+        f1_dtw, vis_dtw = np.mean(dtw, axis=0)
+        f1_off = float(np.mean([f for f, _ in off]))
     finally:
         cfg["hmm_refine"] = True
         cfg["landmarks"] = True
