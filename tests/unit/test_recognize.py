@@ -377,3 +377,26 @@ def test_words_the_alignment_missed_in_noise_are_timed_by_dtw_not_dropped(monkey
     assert not any("used phone recognition there" in w for w in tr.warnings)
     gain = score(ref, tr.phones, audio.duration).agreement - score(ref, before.phones, audio.duration).agreement
     assert gain >= 0.04
+
+
+def test_without_espeak_ng_the_failed_spans_keep_the_phone_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where espeak-ng is missing (no espeakng-loader wheel, e.g. macOS Intel) or cannot speak the line,
+    the failed spans keep the phone loop: the result comes back unchanged, no error."""
+    from lipsync_addon.core.recognize import espeak, gap_fill
+    from lipsync_addon.core.recognize.espeak_align import EspeakAligner
+    from lipsync_addon.core.types import Phone, Transcript, Word
+
+    audio = Audio(np.zeros(ANALYSIS_RATE, np.float32), ANALYSIS_RATE)
+    result = Transcript([Word("bobby", 0.1, 0.4)], [Phone("sil", 0.0, 0.1), Phone("b", 0.1, 0.4, word_index=0),
+                                                    Phone("ɪ", 0.4, 1.0)], 1.0, "align+phone_loop")
+    gaps = [(0.4, 1.0, 1, 3)]
+    monkeypatch.setattr(espeak, "available", lambda: False)
+    assert gap_fill.fill_gaps(audio, result, ["bobby", "ripped", "it"], gaps) == (result, 0)
+
+    def cannot_speak(*_a: object, **_k: object) -> None:
+        raise espeak.EspeakError("espeak-ng failed to start")
+
+    monkeypatch.setattr(espeak, "available", lambda: True)
+    monkeypatch.setattr(EspeakAligner, "transcribe", cannot_speak)
+    out, filled = gap_fill.fill_gaps(audio, result, ["bobby", "ripped", "it"], gaps)
+    assert out is result and filled == 0
