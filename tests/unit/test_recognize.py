@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 import sys
 from pathlib import Path
 
@@ -243,6 +244,54 @@ def test_worker_processes_give_the_same_result_as_in_process(bobby: Audio) -> No
     two = PocketSphinxRecognizer(jobs=2, max_chunk=3.0).transcribe(audio, text)
     assert [(w.text, w.start, w.end) for w in one.words] == [(w.text, w.start, w.end) for w in two.words]
     assert [(p.ipa, p.start) for p in one.phones] == [(p.ipa, p.start) for p in two.phones]
+
+
+def test_long_clips_are_cut_into_pairs_of_pieces() -> None:
+    """Two cores: a third piece would leave one idle while the other decodes it alone. The length does not
+    depend on the worker count (test_worker_processes_give_the_same_result_as_in_process)."""
+    from lipsync_addon.core.recognize.pocketsphinx_backend import PocketSphinxRecognizer as R
+
+    assert R._piece_length(20.0, 30.0) == 30.0  # one piece
+    for duration in (31.0, 61.0, 78.6, 95.0, 600.0):
+        length = R._piece_length(duration, 30.0)
+        assert length <= 30.0
+        assert math.ceil(duration / length) % 2 == 0, duration
+    assert R._piece_length(78.6, 30.0) == pytest.approx(1.1 * 78.6 / 4)
+
+
+def test_cancel_stops_the_worker_processes(bobby: Audio) -> None:
+    from lipsync_addon.core.recognize.pocketsphinx_backend import _Piece
+    from lipsync_addon.core.recognize.worker import WorkerPool
+
+    pcm = to_int16(bobby.samples).tobytes()
+    pieces = [_Piece(0.0, pcm * 4, recognize=True) for _ in range(4)]
+    token = CancelToken()
+    calls = []
+
+    def progress(fraction: float, _message: str) -> None:
+        calls.append(fraction)
+        token.cancel()  # after the first piece
+
+    with WorkerPool(2, warm=("recognize",)) as pool:
+        with pytest.raises(Cancelled):
+            pool.map("run_piece", pieces, progress=progress, cancel=token, lo=0.0, hi=1.0)
+        assert all(p.poll() is not None for p in pool.procs)  # none left decoding
+        with pytest.raises(RuntimeError):
+            pool.map("run_piece", pieces, progress=progress, cancel=None, lo=0.0, hi=1.0)
+    assert len(calls) == 1
+
+
+def test_failed_workers_leave_the_pieces_to_this_process(bobby: Audio, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker that cannot run (here: told to build a decoder that does not exist) costs time, not the result."""
+    from lipsync_addon.core.recognize import pocketsphinx_backend as backend
+    from lipsync_addon.core.recognize.worker import WorkerPool
+
+    audio, text = _repeated_bobby(bobby, 3)
+    monkeypatch.setattr(backend, "WorkerPool", lambda jobs, warm: WorkerPool(jobs, ("no such decoder",)))
+    broken = PocketSphinxRecognizer(jobs=2, max_chunk=3.0).transcribe(audio, text)
+    one = PocketSphinxRecognizer(jobs=1, max_chunk=3.0).transcribe(audio, text)
+    assert [(w.text, w.start) for w in broken.words] == [(w.text, w.start) for w in one.words]
+    assert len(one.words) == 12
 
 
 def test_workers_do_not_rerun_the_callers_script(tmp_path: Path) -> None:

@@ -12,17 +12,14 @@ and float -> int16 with rounding.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import math
 import os
-import pickle
-import queue
-import subprocess
-import sys
 import tempfile
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
@@ -33,6 +30,7 @@ from ..types import ANALYSIS_RATE, Audio, Cancelled, CancelToken, Phone, Progres
 from . import gap_fill
 from .timeline import tile_phones
 from .transcript_check import no_speech_warnings
+from .worker import WorkerPool
 
 #: pocketsphinx frame period, seconds (100 frames/s).
 FRAME = 0.01
@@ -60,6 +58,12 @@ MIN_WORD_COVERAGE = 0.5
 FILL_GAPS_WITH_DTW = True
 #: Longest piece decoded in one go, seconds; longer clips are cut at pauses.
 MAX_CHUNK = 30.0
+#: Longest piece when locating a transcript's words in a long clip, seconds.
+LOCATE_CHUNK = 15.0
+#: Long clips are cut into a multiple of this many pieces (``_piece_length``).
+PIECES_IN = 2
+#: Pieces for the workers may run this much over an even share (the cuts go into pauses).
+BALANCE_SLACK = 1.1
 #: Shortest pause between two recognized transcript words where a long clip may be cut, seconds.
 MIN_CUT_PAUSE = 0.1
 #: Fillers the en-us dictionary knows; never turned into words.
@@ -521,7 +525,24 @@ class PocketSphinxRecognizer:
         if not detect_speech(audio.samples, audio.rate):
             warnings.append("No speech found in the clip (silence or steady noise); the mouth stays at rest.")
             return Transcript([], [Phone("sil", 0.0, duration)], duration, "silence", warnings)
+        chunks = split_at_pauses(audio.samples, audio.rate, max_chunk=self._piece_length(duration, self.max_chunk))
+        # long clips: the workers start (and build their decoders) while the transcript is read here
+        with self._pool(len(chunks), ("align",) if transcript.strip() else ("recognize",)) as pool:
+            return self._transcribe(audio, transcript, chunks, pool=pool, warnings=warnings, progress=progress,
+                                    cancel=cancel)
 
+    def _transcribe(
+        self,
+        audio: Audio,
+        transcript: str,
+        chunks: list[tuple[float, float]],
+        *,
+        pool: WorkerPool | None,
+        warnings: list[str],
+        progress: ProgressFn,
+        cancel: CancelToken | None,
+    ) -> Transcript:
+        duration = audio.duration
         words = normalize_text(transcript) if transcript.strip() else []
         prons: dict[str, list[str]] = {}
         sources: dict[str, str] = {}
@@ -556,28 +577,29 @@ class PocketSphinxRecognizer:
             warnings.extend(no_speech_warnings(audio.samples, audio.rate))
 
         pcm = to_int16(audio.samples)
-        chunks = split_at_pauses(audio.samples, audio.rate, max_chunk=self.max_chunk)
         check = cancel.check if cancel is not None else (lambda: None)
         check()
         if words and len(chunks) > 1:
             progress(0.05, "locating words in long clip")
+            locate = self._piece_length(duration, min(LOCATE_CHUNK, self.max_chunk))
             with tempfile.TemporaryDirectory(prefix="lipsync_") as tmp:
                 lm_path, dict_path = write_transcript_model(words, prons, tmp)
                 recognized = self._map(
                     [_Piece(s, pcm[int(s * ANALYSIS_RATE):int(e * ANALYSIS_RATE)].tobytes(),
-                            transcript_lm=lm_path, transcript_dict=dict_path) for s, e in chunks],
-                    progress, cancel, 0.05, 0.4, only_recognize=True,
+                            transcript_lm=lm_path, transcript_dict=dict_path)
+                     for s, e in split_at_pauses(audio.samples, audio.rate, max_chunk=locate)],
+                    progress, cancel, 0.05, 0.4, pool=pool, only_recognize=True,
                 )
                 cuts = _cut_at_anchors(words, [w for r in recognized for w in r.words], duration, self.max_chunk)
                 pieces = [_Piece(s, pcm[round(s * ANALYSIS_RATE):round(e * ANALYSIS_RATE)].tobytes(), ws, prons,
                                  transcript_lm=lm_path, transcript_dict=dict_path, first=first)
                           for (s, e, ws), first in zip(cuts, _firsts(cuts, 0), strict=True)]
-                results = _repair(pieces, self._map(pieces, progress, cancel, 0.4, 0.95), cancel)
+                results = _repair(pieces, self._map(pieces, progress, cancel, 0.4, 0.95, pool=pool), cancel)
         else:
             pieces = [_Piece(s, pcm[int(s * ANALYSIS_RATE):int(e * ANALYSIS_RATE)].tobytes(),
                              words if len(chunks) == 1 else [], prons, recognize=not words)
                       for s, e in chunks]
-            results = self._map(pieces, progress, cancel, 0.0, 1.0)
+            results = self._map(pieces, progress, cancel, 0.0, 1.0, pool=pool)
             if words and len(pieces) == 1 and (results[0].method == "phone_loop" or results[0].wide_beam):
                 # the line failed as a whole (e.g. words in the text that were not said), or aligned only with
                 # widened beams: align what can be, check the wide alignment (``_repair``)
@@ -614,98 +636,47 @@ class PocketSphinxRecognizer:
         lo: float,
         hi: float,
         *,
+        pool: WorkerPool | None = None,
         only_recognize: bool = False,
-        jobs: int | None = None,
     ) -> list[_PieceResult]:
+        """Run the pieces on ``pool``'s workers, or in this process when there is none (or one piece, or the
+        workers failed)."""
         fn = recognize_piece if only_recognize else run_piece
-        jobs = jobs or self.jobs or (os.cpu_count() or 1)
+        if pool is not None and len(pieces) > 1:
+            try:
+                return pool.map(fn.__name__, pieces, progress=progress, cancel=cancel, lo=lo, hi=hi)
+            except Cancelled:
+                raise
+            except RuntimeError:
+                pass  # the pool is stopped; finish in-process
         results: list[_PieceResult] = []
-        if jobs <= 1 or len(pieces) <= 1:
-            for i, piece in enumerate(pieces):
-                if cancel is not None:
-                    cancel.check()
-                results.append(fn(piece))
-                progress(lo + (hi - lo) * (i + 1) / len(pieces), "analysing speech")
-            return results
-        try:
-            return self._map_processes(fn, pieces, progress=progress, cancel=cancel, lo=lo, hi=hi, jobs=jobs)
-        except Cancelled:
-            raise
-        except Exception:
-            return self._map(pieces, progress, cancel, lo, hi, only_recognize=only_recognize, jobs=1)
+        for i, piece in enumerate(pieces):
+            if cancel is not None:
+                cancel.check()
+            results.append(fn(piece))
+            progress(lo + (hi - lo) * (i + 1) / len(pieces), "analysing speech")
+        return results
 
     @staticmethod
-    def _map_processes(
-        fn: Callable[[_Piece], _PieceResult],
-        pieces: Sequence[_Piece],
-        *,
-        progress: ProgressFn,
-        cancel: CancelToken | None,
-        lo: float,
-        hi: float,
-        jobs: int,
-    ) -> list[_PieceResult]:
-        """Run ``fn`` over ``pieces`` in worker processes (see worker.py), checking ``cancel``."""
-        if Path(sys.executable).name.lower().startswith("blender"):
-            raise RuntimeError("no separate Python interpreter to run workers")
-        package_dir = Path(__file__).resolve().parents[2]  # the add-on folder, whatever it is called
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join([str(package_dir.parent), *[p for p in sys.path if p]])
-        code = (f"import importlib; importlib.import_module({package_dir.name!r} + "
-                f"'.core.recognize.worker').main()")
-        todo: queue.Queue[int] = queue.Queue()
-        for i in range(len(pieces)):
-            todo.put(i)
-        done: queue.Queue[tuple[int, str, object]] = queue.Queue()
-        procs = [subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                  stderr=subprocess.DEVNULL, env=env)
-                 for _ in range(min(jobs, len(pieces)))]
+    def _piece_length(duration: float, longest: float) -> float:
+        """Longest piece, seconds, when ``duration`` seconds are cut into pieces: at most ``longest``, and short
+        enough that the pieces come in pairs (two cores: none idles while the other decodes a last piece
+        alone). The same on every machine, whatever its core count, so the result is too."""
+        if duration <= longest:
+            return longest
+        pieces = math.ceil(math.ceil(duration / longest) / PIECES_IN) * PIECES_IN
+        return min(longest, BALANCE_SLACK * duration / pieces)
 
-        def serve(proc: subprocess.Popen[bytes]) -> None:
-            assert proc.stdin is not None and proc.stdout is not None
-            try:
-                while True:
-                    try:
-                        i = todo.get_nowait()
-                    except queue.Empty:
-                        break
-                    pickle.dump((fn.__name__, pieces[i]), proc.stdin)
-                    proc.stdin.flush()
-                    status, value = pickle.load(proc.stdout)
-                    done.put((i, status, value))
-                pickle.dump(None, proc.stdin)
-                proc.stdin.close()
-            except Exception as exc:
-                done.put((-1, "error", f"worker failed: {exc}"))
-
-        threads = [threading.Thread(target=serve, args=(p,), daemon=True) for p in procs]
-        for t in threads:
-            t.start()
-        results: dict[int, _PieceResult] = {}
+    def _pool(self, n_pieces: int, warm: Sequence[str]) -> contextlib.AbstractContextManager[WorkerPool | None]:
+        """Worker processes for ``n_pieces`` pieces (``jobs``; 0 = one per core), or None: one piece, one job,
+        or no Python interpreter to start (inside Blender)."""
+        jobs = min(self.jobs or (os.cpu_count() or 1), n_pieces)
+        if jobs <= 1:
+            return contextlib.nullcontext()
         try:
-            while len(results) < len(pieces):
-                if cancel is not None:
-                    cancel.check()
-                try:
-                    i, status, value = done.get(timeout=0.1)
-                except queue.Empty:
-                    if not any(t.is_alive() for t in threads) and done.empty():
-                        raise RuntimeError("workers ended early") from None
-                    continue
-                if status != "ok":
-                    raise RuntimeError(str(value))
-                results[i] = value  # type: ignore[assignment]
-                progress(lo + (hi - lo) * len(results) / len(pieces), "analysing speech")
-        finally:
-            for p in procs:
-                if p.poll() is None and len(results) < len(pieces):
-                    p.kill()
-            for p in procs:
-                try:
-                    p.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-        return [results[i] for i in range(len(pieces))]
+            return WorkerPool(jobs, warm)
+        except (RuntimeError, OSError):
+            return contextlib.nullcontext()
 
 
 def recognize_piece(piece: _Piece) -> _PieceResult:
