@@ -12,7 +12,7 @@ import pytest
 
 from lipsync_addon.core.audio import load_audio, to_analysis, to_int16
 from lipsync_addon.core.recognize.pocketsphinx_backend import PocketSphinxRecognizer
-from lipsync_addon.core.types import ANALYSIS_RATE, Audio, Cancelled, CancelToken
+from lipsync_addon.core.types import ANALYSIS_RATE, Audio, Cancelled, CancelToken, Phone
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data" / "aligned"
@@ -449,3 +449,31 @@ def test_without_espeak_ng_the_failed_spans_keep_the_phone_loop(monkeypatch: pyt
     monkeypatch.setattr(EspeakAligner, "transcribe", cannot_speak)
     out, filled = gap_fill.fill_gaps(audio, result, ["bobby", "ripped", "it"], gaps)
     assert out is result and filled == 0
+
+
+def test_dtw_words_that_leave_the_speech_uncovered_keep_the_phone_loop(
+    bobby: Audio, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The speech check of the gap fill on its own: the line is said twice but written once, and nothing was
+    aligned. espeak-ng + DTW puts the words on the first take without a warning; they cover half of the
+    speech (< MIN_SPEECH_COVERED), so the span keeps the phone loop. Said once, the same words fill it."""
+    from lipsync_addon.core.recognize import espeak, gap_fill
+    from lipsync_addon.core.types import Transcript
+
+    if not espeak.available():
+        pytest.skip("espeak-ng (espeakng-loader) is not installed")
+    words = ["bobby", "ripped", "the", "ledger"]
+    pause = np.zeros(ANALYSIS_RATE, np.float32)
+
+    def fill(samples: np.ndarray) -> tuple[Transcript, int]:
+        audio = Audio(samples, ANALYSIS_RATE)
+        nothing = Transcript([], [Phone("sil", 0.0, audio.duration)], audio.duration, "phone_loop")
+        return gap_fill.fill_gaps(audio, nothing, words, [(0.0, audio.duration, 0, len(words))])
+
+    once, filled = fill(np.concatenate([bobby.samples, pause]))
+    assert filled == 1 and [w.text for w in once.words] == words
+    assert all(w.pronunciation_source == "dtw" for w in once.words)
+    twice, filled = fill(np.concatenate([bobby.samples, pause, bobby.samples]))
+    assert filled == 0 and twice.words == []
+    monkeypatch.setattr(gap_fill, "MIN_SPEECH_COVERED", 0.0)  # the check is what refuses it
+    assert fill(np.concatenate([bobby.samples, pause, bobby.samples]))[1] == 1
