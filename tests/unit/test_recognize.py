@@ -294,6 +294,31 @@ def test_failed_workers_leave_the_pieces_to_this_process(bobby: Audio, monkeypat
     assert len(one.words) == 12
 
 
+def test_a_line_times_the_same_whatever_was_analysed_before(bobby: Audio) -> None:
+    """pocketsphinx carries feature state from one utterance to the next; the first line of a session, a
+    line after others and a line in a worker process must still come out the same (batch runs repeatable)."""
+    import soundfile as sf
+
+    from lipsync_addon.core.recognize import pocketsphinx_backend as backend
+
+    noise = sf.read(ROOT / "tests" / "data" / "noise_exercise_bike_12s.flac", dtype="float32")[0]
+    nz = noise[: len(bobby.samples)]
+    line = Audio(bobby.samples + nz * np.sqrt(np.mean(bobby.samples**2) / np.mean(nz**2) / 10), ANALYSIS_RATE)
+    other = to_analysis(load_audio(DATA / "mary.wav"))
+
+    def phones(history: list[Audio]) -> list[tuple[str, float]]:
+        backend._LOCAL.__dict__.clear()  # a new session: no decoder yet
+        recognizer = PocketSphinxRecognizer(jobs=1)
+        for audio in history:
+            recognizer.transcribe(audio)
+        return [(p.ipa, p.start) for p in recognizer.transcribe(line).phones]
+
+    first = phones([])
+    assert len(first) > 5
+    assert phones([other]) == first
+    assert phones([line, other, line]) == first
+
+
 def test_workers_do_not_rerun_the_callers_script(tmp_path: Path) -> None:
     """A batch script without a main guard must run once (multiprocessing spawn would re-run it)."""
     marker = tmp_path / "runs.txt"

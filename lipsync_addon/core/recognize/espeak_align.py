@@ -53,7 +53,7 @@ from ..types import (
 )
 from . import espeak, transcript_check
 from .dtw import FeatureParams, dtw_path, log_mel, map_times, mfcc
-from .pocketsphinx_backend import ALIGN_BEAMS, _align
+from .pocketsphinx_backend import ALIGN_BEAMS, _align, fresh_features
 from .timeline import tile_phones
 
 
@@ -724,6 +724,7 @@ def hmm_refine(
     out = [Phone(p.ipa, p.start, p.end, p.confidence, p.word_index, p.stress) for p in phones if not p.is_silence]
     mine = {w: [q for q in out if q.word_index == w] for w in by_word}
     pcm = to_int16(audio.samples)
+    fresh_features()  # the refinement times a line the same whatever the decoders heard before
     min_cut = float(cfg["hmm_min_cut"])
     todo = _hmm_pieces(phones, audio.duration, float(cfg["hmm_max_piece"]), min_cut)
     scores: list[float] = []

@@ -180,6 +180,7 @@ def main(warm: Sequence[str] = ()) -> None:
         try:
             if name not in JOBS:
                 raise ValueError(f"unknown job {name!r}")
+            backend.fresh_features()
             reply = ("ok", getattr(backend, name)(piece))
         except Exception as exc:
             reply = ("error", f"{type(exc).__name__}: {exc}")
