@@ -246,6 +246,18 @@ def test_worker_processes_give_the_same_result_as_in_process(bobby: Audio) -> No
     assert [(p.ipa, p.start) for p in one.phones] == [(p.ipa, p.start) for p in two.phones]
 
 
+@pytest.mark.parametrize("with_text", [False, True])
+def test_one_or_two_workers_give_the_same_timing_on_real_speech(with_text: bool) -> None:
+    """Pieces of different audio on different workers: each piece starts from fresh feature state, so
+    where a piece ran (and after which other piece) does not change its timing."""
+    audio = to_analysis(load_audio(DATA / "cold_corpus3.wav"))
+    text = (DATA / "cold_corpus3.lab").read_text(encoding="utf-8") if with_text else ""
+    one = PocketSphinxRecognizer(jobs=1, max_chunk=8.0).transcribe(audio, text)
+    two = PocketSphinxRecognizer(jobs=2, max_chunk=8.0).transcribe(audio, text)
+    assert len(one.phones) > 150
+    assert [(p.ipa, p.start) for p in one.phones] == [(p.ipa, p.start) for p in two.phones]
+
+
 def test_long_clips_are_cut_into_pairs_of_pieces() -> None:
     """Two cores: a third piece would leave one idle while the other decodes it alone. The length does not
     depend on the worker count (test_worker_processes_give_the_same_result_as_in_process)."""
