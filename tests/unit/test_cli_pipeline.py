@@ -409,3 +409,35 @@ def test_transcript_annotations_are_not_aligned_as_words() -> None:
     only = pipeline.run(str(BOBBY), PipelineConfig(transcript="[laughs] (sighs)", channel_names=names))
     assert only.transcript.method != "align" and [w.text for w in only.transcript.words]  # recognized
     assert any("holds only directions or sounds ([laughs], (sighs))" in w for w in only.warnings)
+
+
+def test_the_denoised_copy_is_judged_by_the_words_the_alignment_placed_not_dtw(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Words timed by espeak-ng + DTW (``pronunciation_source`` "dtw") stand in where the alignment failed;
+    they do not count as aligned when the raw and the denoised timing are compared. Here the raw line has
+    4 aligned + 6 DTW words, the copy 5 aligned words and the phone loop elsewhere: the copy wins."""
+    from lipsync_addon.core.types import Phone, Transcript, Word
+
+    def line(method: str, sources: list[str]) -> Transcript:
+        words = [Word(f"w{i}", i * 0.3, i * 0.3 + 0.2, pronunciation_source=s) for i, s in enumerate(sources)]
+        return Transcript(words, [Phone("sil", 0.0, 3.0)], 3.0, method, [])
+
+    raw = line("align+dtw", ["dictionary"] * 4 + ["dtw"] * 6)
+    copy = line("align+phone_loop", ["dictionary"] * 5)
+    audio = Audio(np.zeros(48000, np.float32), 16000)
+    monkeypatch.setattr(pipeline, "_denoised_copy", lambda samples, *a, **k: samples + 0.001)
+
+    class Recognizer:
+        def transcribe(self, *_a: object, **_k: object) -> Transcript:
+            return copy
+
+    used, got = pipeline._retry_denoised(audio, raw, Recognizer(), "text", token=CancelToken(),
+                                         progress=lambda *_: None)
+    assert got is copy and used is not audio
+    assert any("5 words aligned instead of 4" in w for w in got.warnings)
+    # counted with its DTW words the raw line would have "won" (10 > 5): the copy as good as raw is not taken
+    copy_as_good = line("align+phone_loop", ["dictionary"] * 4)
+    copy = copy_as_good
+    used, got = pipeline._retry_denoised(audio, raw, Recognizer(), "text", token=CancelToken(),
+                                         progress=lambda *_: None)
+    assert got is raw and used is audio
