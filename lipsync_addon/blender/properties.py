@@ -224,8 +224,8 @@ class LIPSYNC_PG_scene(bpy.types.PropertyGroup):
             ("off", "Off", "Use the clip as it is"),
             ("light", "Light", "High-pass, hum removal, gentle noise reduction, loudness"),
             ("standard", "Standard", "Noise reduction, speech EQ and loudness (timing unchanged)"),
-            ("strong", "Strong", "Cleanest sound for very noisy recordings (DeepFilterNet3 neural denoiser, "
-             "about twice the time of Standard)"),
+            ("strong", "Strong", "Cleanest sound for very noisy recordings (DeepFilterNet3 and RNNoise neural "
+             "denoisers blended, about 2.5 times the time of Standard)"),
         ],
         default="off",
         description="Clean the dialogue before analysis; with Add Sound Strip the cleaned file "
