@@ -52,10 +52,15 @@ class WorkerPool:
         env["PYTHONPATH"] = os.pathsep.join([str(package_dir.parent), *[p for p in sys.path if p]])
         code = (f"import importlib; importlib.import_module({package_dir.name!r} + "
                 f"'.core.recognize.worker').main({list(warm)!r})")
-        self.procs = [subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                       stderr=subprocess.DEVNULL, env=env)
-                      for _ in range(max(1, jobs))]
+        self.procs: list[subprocess.Popen[bytes]] = []
         self.broken = False
+        try:
+            for _ in range(max(1, jobs)):
+                self.procs.append(subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
+                                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env))
+        except OSError:
+            self.stop()  # none left behind when the second one cannot start
+            raise
 
     def __enter__(self) -> WorkerPool:
         return self
