@@ -10,6 +10,7 @@ checks it between pieces of long clips).
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import json
 import os
@@ -55,7 +56,9 @@ def config_hash(config: PipelineConfig) -> str:
     return hashlib.sha256(blob).hexdigest()[:12]
 
 
-def _versions() -> dict[str, str]:
+@functools.lru_cache(maxsize=1)
+def _installed_versions() -> tuple[tuple[str, str], ...]:
+    """Package versions for the provenance, read once per process (~8 ms: batch runs ask for every line)."""
     from importlib import metadata
 
     out = {"python": platform.python_version()}
@@ -64,7 +67,11 @@ def _versions() -> dict[str, str]:
             out[pkg] = metadata.version(pkg)
         except metadata.PackageNotFoundError:
             out[pkg] = "missing"
-    return out
+    return tuple(out.items())
+
+
+def _versions() -> dict[str, str]:
+    return dict(_installed_versions())
 
 
 def run(
