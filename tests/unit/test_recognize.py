@@ -293,6 +293,26 @@ def test_cancel_stops_the_worker_processes(bobby: Audio) -> None:
     assert len(calls) == 1
 
 
+def test_a_worker_that_cannot_start_stops_the_ones_already_started(monkeypatch: pytest.MonkeyPatch) -> None:
+    import subprocess
+
+    from lipsync_addon.core.recognize import worker
+
+    started: list[subprocess.Popen[bytes]] = []
+    real = subprocess.Popen
+
+    def second_fails(*args: object, **kwargs: object) -> subprocess.Popen[bytes]:
+        if started:
+            raise OSError("Resource temporarily unavailable")
+        started.append(real(*args, **kwargs))  # type: ignore[arg-type]
+        return started[-1]
+
+    monkeypatch.setattr(worker.subprocess, "Popen", second_fails)
+    with pytest.raises(OSError):
+        worker.WorkerPool(2)
+    assert len(started) == 1 and started[0].poll() is not None  # stopped, not left running
+
+
 def test_failed_workers_leave_the_pieces_to_this_process(bobby: Audio, monkeypatch: pytest.MonkeyPatch) -> None:
     """A worker that cannot run (here: told to build a decoder that does not exist) costs time, not the result."""
     from lipsync_addon.core.recognize import pocketsphinx_backend as backend
