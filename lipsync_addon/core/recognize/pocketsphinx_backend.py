@@ -27,7 +27,7 @@ from .. import pronunciations
 from ..audio import detect_speech, split_at_pauses, to_int16
 from ..phonemes import Lexicon, arpabet_to_ipa, normalize_text, strip_stress
 from ..types import ANALYSIS_RATE, Audio, Cancelled, CancelToken, Phone, ProgressFn, Transcript, Word, no_progress
-from . import gap_fill
+from . import gap_fill, hum
 from .timeline import tile_phones
 from .transcript_check import no_speech_warnings
 from .worker import WorkerPool
@@ -394,6 +394,8 @@ def _mismatch_warnings(piece: _Piece, result: _PieceResult) -> list[str]:
     return out
 
 
+#: The vowel -> /m/ boundary of "um" moved to where the hum starts in the spectrum (``hum.refine_hums``).
+REFINE_HUMS = True
 #: Without a transcript, speech fillers ("uh", "um", "mm") are told apart by aligning them in context
 #: (viseme agreement 0.691 -> 0.695 on the reference clips: "um" closes the lips for its hum).
 RESOLVE_FILLERS = True
@@ -629,6 +631,8 @@ class PocketSphinxRecognizer:
             result, _ = gap_fill.fill_gaps(audio, result, [spelled.get(w, w) for w in words],
                                            [m for r in results for m in r.missing],
                                            pronunciations=self.pronunciations, cancel=cancel)
+        if REFINE_HUMS:
+            result.phones = hum.refine_hums(result.phones, result.words, audio.samples, audio.rate)
         return result
 
     # -- helpers ------------------------------------------------------------------------------------
