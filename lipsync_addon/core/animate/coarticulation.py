@@ -19,7 +19,6 @@ from functools import cache
 from pathlib import Path
 
 import numpy as np
-from scipy.signal import find_peaks, peak_prominences
 
 from ..types import DEFAULT_BREATH, DEFAULT_SMOOTHING, DEFAULT_STRENGTH, Curves, VisemeSegment
 from ..visemes.tables import canonical_name, canonical_visemes
@@ -350,6 +349,8 @@ def find_flutter(values: np.ndarray, *, min_prominence: float | None = None, min
     x = np.asarray(values, dtype=np.float64)
     if len(x) < 3:
         return []
+    from scipy.signal import find_peaks  # here, not at the top: Blender imports this module at start-up
+
     peaks, props = find_peaks(x, prominence=prom, plateau_size=1)
     bad: list[int] = []
     for k, pr, left, right in zip(
@@ -409,6 +410,8 @@ def _remove_flutter(
 
 
 def _prominence(x: np.ndarray, k: int) -> float:
+    from scipy.signal import peak_prominences
+
     return float(peak_prominences(x, [k])[0][0])
 
 
