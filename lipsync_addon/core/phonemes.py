@@ -421,6 +421,8 @@ class Lexicon:
         found = self._cmudict_lookup(word)
         if found:
             return found, "cmudict"
+        if word in HESITATIONS:
+            return list(HESITATIONS[word]), "hesitation"
         return None, "none"
 
     def pronounce(self, word: str) -> Pronunciation:
@@ -443,6 +445,15 @@ class Lexicon:
         if lts:
             return Pronunciation(word, lts, "letter_to_sound")
         return Pronunciation(word, [], "none")
+
+
+#: Spellings of hesitation sounds that neither dictionary has (cmudict has "um", "umm", "uh", "hmm",
+#: "mm"): a vowel and the hum of closed lips, not letter-to-sound's guesses ("uhm" -> AH HH M).
+HESITATIONS: dict[str, tuple[str, ...]] = {
+    "uhm": ("AH", "M"),
+    "ehm": ("EH", "M"),
+    "erm": ("ER", "M"),
+}
 
 
 def unelongated(word: str, max_runs: int = 6) -> list[str]:

@@ -114,7 +114,8 @@ class Word:
     """A word with its timing in seconds.
 
     ``pronunciation_source`` is "dictionary", "cmudict", "elongated" (a drawn-out spelling of a
-    dictionary word: "nooo"), "compound", "letter_to_sound",
+    dictionary word: "nooo"), "compound", "hesitation" (a spelling of a hesitation sound the
+    dictionaries lack: "uhm", ``phonemes.HESITATIONS``), "letter_to_sound",
     "recognized" (when the word came from recognition, not a transcript) or "dtw" (pocketsphinx
     could not align it; espeak-ng + DTW timed it, ``recognize.gap_fill``).
     """

@@ -64,6 +64,10 @@ def test_refine_moves_only_the_boundary_inside_um() -> None:
     # an /m/ aligned earlier than the spectrum's onset stays: a faint hum's onset is the less precise
     early = [phones[0], Phone("ʌ", 0.2, 0.3, word_index=0), Phone("m", 0.3, 0.67, word_index=0), phones[3]]
     assert refine_hums(early, words, x, RATE) == early
+    # other spellings of the filler, as a transcript may write them, and its other vowels
+    for text, vowel in (("Ummm,", "ʌ"), ("uhm", "ʌ"), ("erm", "ɝ"), ("ehm", "ɛ")):
+        spelled = [phones[0], Phone(vowel, 0.2, 0.55, word_index=0), *phones[2:]]
+        assert abs(refine_hums(spelled, [Word(text, 0.2, 0.67)], x, RATE)[1].end - 0.32) <= 0.015, text
     # the same sounds in an ordinary word ("come", "some"): left as aligned
     for text in ("some", "come"):
         assert refine_hums(phones, [Word(text, 0.2, 0.67)], x, RATE) == phones

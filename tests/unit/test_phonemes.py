@@ -87,6 +87,17 @@ def test_drawn_out_spellings_are_pronounced_as_their_dictionary_word() -> None:
     assert lexicon.pronounce("xyzzy").source == "letter_to_sound"
 
 
+def test_hesitation_spellings_are_a_vowel_and_a_hum() -> None:
+    """ "uhm" was letter-to-sound AH HH M with a not-in-the-dictionary warning; the hum step needs
+    vowel + M to find where the lips close."""
+    lexicon = Lexicon()
+    for word, phones in [("uhm", ["AH", "M"]), ("ehm", ["EH", "M"]), ("erm", ["ER", "M"])]:
+        said = lexicon.pronounce(word)
+        assert (said.phones, said.source) == (phones, "hesitation"), word
+    said = lexicon.pronounce("uhmmm")
+    assert (said.phones, said.source) == (["AH", "M"], "elongated")
+
+
 def test_normalize_leaves_out_directions_and_sound_descriptions() -> None:
     assert normalize_text("so [adif] bunch <VOCNOISE> yeah (laughs) OK") == ["so", "bunch", "yeah", "ok"]
 

@@ -14,16 +14,18 @@ words are never touched.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import numpy as np
 
 from ..types import Phone, Word
 
-#: filler words (as written in a transcript, lower case) whose vowel + /m/ boundary is refined
-HUM_WORDS = frozenset({"um", "umm", "ummm", "uhm", "uhmm", "erm", "hum", "hmm", "hm", "mhm"})
-#: the filler vowels (IPA): pocketsphinx's AH, stressed or not
-FILLER_VOWELS = frozenset({"ʌ", "ə"})
+#: filler words whose vowel + /m/ boundary is refined, as written in a transcript (lower case) with
+#: repeated letters written once ("ummm" -> "um", "uhmm" -> "uhm")
+HUM_WORDS = frozenset({"um", "uhm", "ehm", "erm", "hum", "hm", "mhm"})
+#: the filler vowels (IPA): AH stressed or not ("um", "uhm"), EH ("ehm"), ER ("erm")
+FILLER_VOWELS = frozenset({"ʌ", "ə", "ɛ", "ɝ", "ɚ"})
 #: analysis frame hop and window, seconds
 HOP = 0.010
 WINDOW = 0.025
@@ -87,7 +89,8 @@ def _is_filler(phone: Phone, words: Sequence[Word]) -> bool:
     if phone.word_index < 0:
         return True  # a speech filler of recognition ("uh", "um" the dictionary cannot spell)
     if phone.word_index < len(words):
-        return words[phone.word_index].text.lower().strip(".,!?;:'\"") in HUM_WORDS
+        text = words[phone.word_index].text.lower().strip(".,!?;:'\"")
+        return re.sub(r"(.)\1+", r"\1", text) in HUM_WORDS
     return False
 
 
