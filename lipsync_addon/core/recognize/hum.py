@@ -8,8 +8,10 @@ noise, often gives it no /m/ at all: the mouth hangs open where the speaker's li
 A nasal murmur is easy to see in the spectrum: the closed lips and the nasal tract's antiresonances
 take the energy above ~800 Hz away, while voicing keeps the band under 400 Hz as strong as in the
 vowel. :func:`refine_hums` looks, inside each filler only, for the instant after which the low band
-stays and the high band drops, and starts the /m/ there if that is earlier than aligned. Ordinary
-words are never touched.
+stays and the high band drops, and starts the /m/ there if that is earlier than aligned. Words of
+the transcript or of recognition are never touched unless they are a filler ("um", "uhm", "erm"...);
+phones outside any word (recognition's speech fillers, the phone loop's phones where an alignment
+failed) count as fillers.
 """
 
 from __future__ import annotations
@@ -86,8 +88,9 @@ def hum_onset(samples: np.ndarray, rate: int, start: float, end: float) -> float
 
 
 def _is_filler(phone: Phone, words: Sequence[Word]) -> bool:
+    """True for a phone of a filler word, or outside any word (a speech filler, or the phone loop's)."""
     if phone.word_index < 0:
-        return True  # a speech filler of recognition ("uh", "um" the dictionary cannot spell)
+        return True
     if phone.word_index < len(words):
         text = words[phone.word_index].text.lower().strip(".,!?;:'\"")
         return re.sub(r"(.)\1+", r"\1", text) in HUM_WORDS
