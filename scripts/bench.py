@@ -90,6 +90,10 @@ def child_analyze(wav: str, text_file: str, jobs: int = 0, again: bool = False) 
     """
     from dataclasses import replace
 
+    # scipy.signal is loaded before the clock starts, as importing the pipeline did until 2026-11-25 (it
+    # now loads on first use, so Blender starts faster): the figure is analysis time, not start-up
+    import scipy.signal  # noqa: F401
+
     from lipsync_addon.core import pipeline
     from lipsync_addon.core.types import PipelineConfig
 
